@@ -1,0 +1,87 @@
+"""``factornas space``: describe a preset's search space with exact numbers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from factornas.presets import SPACE_PRESETS, space_preset
+from factornas.space.config import SearchSpace
+from factornas.space.size import arch_parameter_count, space_size
+from factornas.supernet.network import SearchNetwork
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "space", help="describe a search space: groups, exact size, parameter counts"
+    )
+    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(SPACE_PRESETS)}")
+    parser.add_argument("--channels", type=int, default=16, help="initial channels (16)")
+    parser.add_argument("--layers", type=int, default=8, help="search cells (8)")
+    parser.add_argument("--classes", type=int, default=10, help="output classes (10)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run)
+
+
+def describe(space: SearchSpace, channels: int, layers: int, classes: int) -> dict[str, Any]:
+    """Everything ``space`` reports, as plain data."""
+    network = SearchNetwork(space, channels=channels, layers=layers, num_classes=classes)
+    cells = {}
+    for cell_type in space.cell_types:
+        cell = space.cell(cell_type)
+        cells[cell_type] = {
+            "groups": [
+                {
+                    "name": f.name,
+                    "role": f.group.role,
+                    "placement": f.group.placement.value if f.group.placement else None,
+                    "scope": f.group.scope,
+                    "candidates": list(f.names),
+                    "searched": f.searched,
+                }
+                for f in cell.groups()
+            ],
+            "choices_per_edge": cell.choices_per_edge(),
+        }
+    size = space_size(space)
+    return {
+        "preset": space.name,
+        "size": size,
+        "size_scientific": f"{size:.2e}",
+        "arch_parameters": arch_parameter_count(space),
+        "weights": network.count_weights(),
+        "channels": channels,
+        "layers": layers,
+        "classes": classes,
+        "cells": cells,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    space = space_preset(args.preset)
+    info = describe(space, args.channels, args.layers, args.classes)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    console = Console()
+    for cell_type, cell in info["cells"].items():
+        table = Table(title=f"{info['preset']}: {cell_type} cell")
+        table.add_column("group")
+        table.add_column("role")
+        table.add_column("candidates")
+        for group in cell["groups"]:
+            role = group["role"] if group["role"] == "op" else f"{group['placement']} factor"
+            table.add_row(group["name"], role, ", ".join(group["candidates"]))
+        console.print(table)
+        console.print(f"choices per kept edge: {cell['choices_per_edge']}")
+    console.print(f"architectures: {info['size']:,} (≈{info['size_scientific']})")
+    console.print(f"architecture parameters: {info['arch_parameters']:,}")
+    console.print(
+        f"supernet weights (C={args.channels}, {args.layers} cells, {args.classes} classes): "
+        f"{info['weights']:,}"
+    )
+    return 0

@@ -1,0 +1,115 @@
+"""The registry of factor groups, and the two built-in groups of the paper.
+
+A space names its groups; the registry resolves the names. Registering a name twice is an
+error (a silently shadowed op would never run), and every lookup failure lists what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TypeVar
+
+from factornas.errors import RegistryError
+from factornas.factors import ops
+from factornas.factors.activations import PAPER_ACTIVATIONS
+from factornas.factors.base import Candidate, FactorGroup, Placement
+
+G = TypeVar("G", bound=FactorGroup)
+
+
+class FactorRegistry:
+    """A name → :class:`FactorGroup` mapping that refuses duplicates."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, FactorGroup] = {}
+
+    def register(self, group: G | type[G]) -> G | type[G]:
+        """Add a group (an instance, or a class constructible without arguments).
+
+        Usable as a call or as a class decorator; returns its argument unchanged.
+        """
+        instance = group() if isinstance(group, type) else group
+        if not isinstance(instance, FactorGroup):
+            raise RegistryError(
+                f"{group!r} is not a FactorGroup: subclass factornas.FactorGroup or build one"
+            )
+        if instance.name in self._groups:
+            raise RegistryError(
+                f"a factor group named {instance.name!r} is already registered: choose another "
+                "name, or unregister the old one first"
+            )
+        self._groups[instance.name] = instance
+        return group
+
+    def unregister(self, name: str) -> FactorGroup:
+        """Remove and return a group (tests and notebooks redefine groups)."""
+        group = self.get(name)
+        del self._groups[name]
+        return group
+
+    def get(self, name: str) -> FactorGroup:
+        try:
+            return self._groups[name]
+        except KeyError:
+            known = ", ".join(sorted(self._groups)) or "(none)"
+            raise RegistryError(
+                f"unknown factor group {name!r}; registered groups: {known}"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._groups
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._groups)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._groups)
+
+
+def darts_op_group(name: str = "op") -> FactorGroup:
+    """DARTS's eight working ops; the four convolutions are tagged ``conv`` (parameterized)."""
+    conv = frozenset({"conv"})
+    group = FactorGroup(name, role="op", description="DARTS working operators (weights α)")
+    group.add(Candidate("none", factory=ops.none_op, is_zero=True))
+    group.add(Candidate("max_pool_3x3", factory=ops.max_pool_3x3, tags=frozenset({"pool"})))
+    group.add(Candidate("avg_pool_3x3", factory=ops.avg_pool_3x3, tags=frozenset({"pool"})))
+    group.add(Candidate("skip_connect", factory=ops.skip_connect))
+    group.add(Candidate("sep_conv_3x3", factory=ops.sep_conv(3), tags=conv))
+    group.add(Candidate("sep_conv_5x5", factory=ops.sep_conv(5), tags=conv))
+    group.add(Candidate("dil_conv_3x3", factory=ops.dil_conv(3), tags=conv))
+    group.add(Candidate("dil_conv_5x5", factory=ops.dil_conv(5), tags=conv))
+    return group
+
+
+def activation_group(name: str = "activation") -> FactorGroup:
+    """The paper's nine activations, in front of every parameterized (``conv``) op (Eq. 3)."""
+    from factornas.factors.mixed_activation import ActivationGroup
+
+    return ActivationGroup(name, candidates=PAPER_ACTIVATIONS)
+
+
+#: The process-wide registry that spaces resolve group names against.
+registry = FactorRegistry()
+registry.register(darts_op_group())
+registry.register(activation_group())
+
+
+def register_group(group: G | type[G]) -> G | type[G]:
+    """Register a group in the default registry (call or class decorator)."""
+    return registry.register(group)
+
+
+def get_group(name: str) -> FactorGroup:
+    """Look a group up in the default registry."""
+    return registry.get(name)
+
+
+__all__ = [
+    "FactorRegistry",
+    "Placement",
+    "activation_group",
+    "darts_op_group",
+    "get_group",
+    "register_group",
+    "registry",
+]

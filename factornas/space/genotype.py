@@ -1,0 +1,246 @@
+"""The derived discrete architecture, its JSON form, a networkx view and DARTS-text parsing.
+
+A genotype stores, per cell type and per intermediate node, the kept incoming edges; each edge
+records its source node, its op and the candidate of every factor attached to that op. It is
+the hand-off between search and retraining, so it is plain, versioned JSON.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from factornas.errors import GenotypeError
+
+GENOTYPE_FORMAT = 1
+
+
+class EdgeChoice(BaseModel):
+    """One kept edge: ``source`` node (0 and 1 are the cell inputs), op and factor choices."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: int = Field(ge=0)
+    op: str
+    factors: dict[str, str] = Field(default_factory=dict)
+
+    def label(self) -> str:
+        """``op`` followed by its factor choices, e.g. ``sep_conv_3x3 · selu``."""
+        return " · ".join([self.op, *self.factors.values()])
+
+
+class CellGenotype(BaseModel):
+    """One cell: the kept edges of each intermediate node, and which nodes are concatenated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: tuple[tuple[EdgeChoice, ...], ...]
+    concat: tuple[int, ...]
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> CellGenotype:
+        for i, edges in enumerate(self.nodes):
+            for edge in edges:
+                if edge.source >= i + 2:
+                    raise ValueError(
+                        f"node {i + 2} takes input from node {edge.source}, which comes after it"
+                    )
+        top = len(self.nodes) + 2
+        for node in self.concat:
+            if not 2 <= node < top:
+                raise ValueError(f"concat names node {node}; intermediate nodes are 2..{top - 1}")
+        return self
+
+    @property
+    def steps(self) -> int:
+        return len(self.nodes)
+
+    def edges(self) -> list[tuple[int, EdgeChoice]]:
+        """(target node, edge) pairs in node order."""
+        return [(i + 2, e) for i, edges in enumerate(self.nodes) for e in edges]
+
+
+class Genotype(BaseModel):
+    """A discrete architecture of a factorized space (normal and reduction cell)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: int = GENOTYPE_FORMAT
+    op_group: str = "op"
+    normal: CellGenotype
+    reduce: CellGenotype
+
+    def cell(self, cell_type: str) -> CellGenotype:
+        if cell_type not in ("normal", "reduce"):
+            raise GenotypeError(f"unknown cell type {cell_type!r}; use 'normal' or 'reduce'")
+        return self.normal if cell_type == "normal" else self.reduce
+
+    # -- JSON -----------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "genotype") -> Genotype:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise GenotypeError(f"{source} is not valid JSON: {error}") from None
+        if isinstance(data, dict) and "genotype" in data and "normal" not in data:
+            data = data["genotype"]  # a run summary that embeds the genotype
+        if isinstance(data, dict) and data.get("format", GENOTYPE_FORMAT) != GENOTYPE_FORMAT:
+            raise GenotypeError(
+                f"{source} has genotype format {data.get('format')}, this factornas reads "
+                f"format {GENOTYPE_FORMAT}: upgrade factornas"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "top level"
+            raise GenotypeError(f"{source} is malformed at {where}: {first['msg']}") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temp file + rename): a crash never leaves half a genotype."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Genotype:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise GenotypeError(f"cannot read genotype file {path}: {error.strerror}") from None
+        return cls.from_json(text, source=str(path))
+
+    # -- views ----------------------------------------------------------------------------
+    def to_networkx(self, cell_type: str = "normal") -> nx.DiGraph:
+        """The cell as a DiGraph: nodes ``c_{k-2}``, ``c_{k-1}``, ``0``…, ``c_{k}``;
+        edges carry ``op``, ``factors`` and a display ``label``."""
+        cell = self.cell(cell_type)
+        graph = nx.DiGraph(cell_type=cell_type)
+
+        def name(node: int) -> str:
+            return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(node - 2))
+
+        graph.add_node("c_{k-2}", kind="input")
+        graph.add_node("c_{k-1}", kind="input")
+        for i in range(cell.steps):
+            graph.add_node(str(i), kind="intermediate")
+        graph.add_node("c_{k}", kind="output")
+        for target, edge in cell.edges():
+            graph.add_edge(
+                name(edge.source),
+                name(target),
+                op=edge.op,
+                factors=dict(edge.factors),
+                label=edge.label(),
+            )
+        for node in cell.concat:
+            graph.add_edge(name(node), "c_{k}", op="concat", factors={}, label="")
+        return graph
+
+    def to_darts_string(self) -> str:
+        """The DARTS namedtuple text (factor choices dropped), for tools that read it."""
+
+        def pairs(cell: CellGenotype) -> str:
+            return "[" + ", ".join(f"({e.op!r}, {e.source})" for _, e in cell.edges()) + "]"
+
+        return (
+            f"Genotype(normal={pairs(self.normal)}, normal_concat={list(self.normal.concat)}, "
+            f"reduce={pairs(self.reduce)}, reduce_concat={list(self.reduce.concat)})"
+        )
+
+
+# -- DARTS namedtuple text --------------------------------------------------------------------
+def _literal(node: ast.AST, what: str) -> Any:
+    """Evaluate a literal or a ``range(a, b)`` call; anything else is refused (no eval)."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "range"
+        and not node.keywords
+    ):
+        return list(range(*(_literal(a, what) for a in node.args)))
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        raise GenotypeError(
+            f"DARTS genotype: {what} must be a literal list, got {ast.unparse(node)!r}"
+        ) from None
+
+
+def parse_darts_genotype(
+    text: str,
+    *,
+    steps: int = 4,
+    edges_per_node: int = 2,
+    default_factors: dict[str, dict[str, str]] | None = None,
+    op_group: str = "op",
+) -> Genotype:
+    """Parse DARTS text such as ``Genotype(normal=[('sep_conv_3x3', 0), …], normal_concat=…)``.
+
+    Edges come in groups of ``edges_per_node`` per node, as DARTS writes them.
+    ``default_factors`` maps an op name to the factor choices it gets (e.g. the activation
+    ``relu`` for every conv, since DARTS searched none); use :func:`darts_factor_defaults`.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        raise GenotypeError(f"DARTS genotype text does not parse: {error.msg}") from None
+    call = tree.body
+    if not isinstance(call, ast.Call) or call.args:
+        raise GenotypeError(
+            "DARTS genotype text must look like Genotype(normal=[...], normal_concat=[...], "
+            "reduce=[...], reduce_concat=[...])"
+        )
+    fields = {kw.arg: kw.value for kw in call.keywords if kw.arg}
+    missing = {"normal", "normal_concat", "reduce", "reduce_concat"} - set(fields)
+    if missing:
+        raise GenotypeError(f"DARTS genotype text lacks {', '.join(sorted(missing))}")
+    defaults = default_factors or {}
+
+    def cell(kind: str) -> CellGenotype:
+        pairs = _literal(fields[kind], kind)
+        concat = _literal(fields[f"{kind}_concat"], f"{kind}_concat")
+        if not isinstance(pairs, list | tuple) or len(pairs) != steps * edges_per_node:
+            raise GenotypeError(
+                f"DARTS genotype: {kind} must list {steps * edges_per_node} (op, input) pairs"
+            )
+        edges = []
+        for pair in pairs:
+            if (
+                not isinstance(pair, list | tuple)
+                or len(pair) != 2
+                or not isinstance(pair[0], str)
+                or not isinstance(pair[1], int)
+            ):
+                raise GenotypeError(f"DARTS genotype: {kind} entry {pair!r} is not (op, input)")
+            op, source = pair
+            edges.append(EdgeChoice(source=source, op=op, factors=dict(defaults.get(op, {}))))
+        nodes = tuple(
+            tuple(edges[i : i + edges_per_node]) for i in range(0, len(edges), edges_per_node)
+        )
+        try:
+            return CellGenotype(nodes=nodes, concat=tuple(concat))
+        except ValidationError as error:
+            raise GenotypeError(f"DARTS genotype: {kind}: {error.errors()[0]['msg']}") from None
+
+    return Genotype(op_group=op_group, normal=cell("normal"), reduce=cell("reduce"))
+
+
+def darts_factor_defaults(activation: str = "relu") -> dict[str, dict[str, str]]:
+    """Factor choices implied by DARTS text: every registered conv op gets ``activation``."""
+    from factornas.factors.registry import get_group
+
+    ops = get_group("op")
+    act = get_group("activation")
+    return {c.name: {act.name: activation} for c in ops.select(None) if act.attaches_to(c)}

@@ -1,0 +1,141 @@
+"""Architecture weights as registered parameters, keyed by cell type and factor group.
+
+Reference DARTS kept α as bare tensors: never checkpointed, never replicated by DataParallel.
+Here every searched group of every cell type is an ``nn.Parameter`` inside this module, so it
+lands in ``state_dict`` and is reachable grouped by factor for the N-level optimizer.
+A group can be *frozen* to given weights (a fixed one-hot choice, or the softmax of a finished
+run's weights — the paper's Config-A); frozen weights are buffers, so they are saved too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from factornas.errors import SpaceError
+from factornas.space.config import CellType, SearchSpace
+
+
+def _fixed_name(cell_type: str, group: str) -> str:
+    return f"fixed__{cell_type}__{group}"
+
+
+class ArchitectureParameters(nn.Module):
+    """All architecture weights of a search network.
+
+    ``params[cell_type][group]`` has shape ``(num_edges, n)`` for edge-scoped groups and
+    ``(1, n)`` for cell-scoped ones; single-candidate groups have no parameter at all.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        num_edges: int,
+        init_std: float = 1e-3,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.space = space
+        self.num_edges = num_edges
+        self.params = nn.ModuleDict()
+        for cell_type in space.cell_types:
+            group_params = nn.ParameterDict()
+            for factor in space.cell(cell_type).groups():
+                if not factor.searched:
+                    continue
+                rows = num_edges if factor.group.scope == "edge" else 1
+                init = init_std * torch.randn(rows, len(factor.candidates), generator=generator)
+                group_params[factor.name] = nn.Parameter(init)
+            self.params[cell_type] = group_params
+        self._frozen: set[tuple[str, str]] = set()
+
+    # -- access ---------------------------------------------------------------------------
+    def parameter(self, cell_type: CellType, group: str) -> nn.Parameter:
+        try:
+            return self.params[cell_type][group]
+        except KeyError:
+            raise SpaceError(
+                f"no architecture weights for group {group!r} in {cell_type} cells; "
+                f"searched groups: {', '.join(self.group_names()) or '(none)'}"
+            ) from None
+
+    def group_names(self) -> tuple[str, ...]:
+        """Searched groups in space order (the union over cell types)."""
+        names: list[str] = []
+        for cell_type in self.space.cell_types:
+            for name in self.params[cell_type]:
+                if name not in names:
+                    names.append(name)
+        return tuple(names)
+
+    def by_group(self) -> dict[str, list[nn.Parameter]]:
+        """Group name → its parameters over all cell types: one optimizer level each."""
+        grouped: dict[str, list[nn.Parameter]] = {name: [] for name in self.group_names()}
+        for cell_type in self.space.cell_types:
+            for name, param in self.params[cell_type].items():
+                grouped[name].append(param)
+        return grouped
+
+    def count(self) -> int:
+        """Number of scalar architecture parameters (224 for DARTS, 476 for A-DARTS)."""
+        return sum(p.numel() for p in self.parameters())
+
+    # -- weights --------------------------------------------------------------------------
+    def weights(self, cell_type: CellType) -> dict[str, torch.Tensor]:
+        """Softmaxed (or frozen) weights per searched group, shape ``(num_edges, n)``."""
+        out: dict[str, torch.Tensor] = {}
+        for name, param in self.params[cell_type].items():
+            if (cell_type, name) in self._frozen:
+                w = getattr(self, _fixed_name(cell_type, name))
+            else:
+                w = torch.softmax(param, dim=-1)
+            out[name] = w.expand(self.num_edges, -1) if w.shape[0] == 1 else w
+        return out
+
+    def freeze(self, group: str, weights: Mapping[str, torch.Tensor]) -> None:
+        """Fix ``group`` to the given weights per cell type (rows sum to one)."""
+        for cell_type, value in weights.items():
+            param = self.parameter(cell_type, group)  # type: ignore[arg-type]
+            value = torch.as_tensor(value, dtype=param.dtype).to(param.device)
+            if value.shape != param.shape:
+                raise SpaceError(
+                    f"frozen weights of {group!r} in {cell_type} cells have shape "
+                    f"{tuple(value.shape)}, expected {tuple(param.shape)}"
+                )
+            if not torch.allclose(value.sum(-1), torch.ones(()), atol=1e-4):
+                raise SpaceError(f"frozen weights of {group!r} must sum to one per edge")
+            param.requires_grad_(False)
+            name = _fixed_name(cell_type, group)
+            if hasattr(self, name):
+                getattr(self, name).copy_(value)
+            else:
+                self.register_buffer(name, value.clone())
+            self._frozen.add((cell_type, group))
+
+    def freeze_choice(self, group: str, candidate: str) -> None:
+        """Fix ``group`` to one candidate on every edge of every cell type (one-hot)."""
+        found = False
+        for cell_type in self.space.cell_types:
+            names = {f.name: f.names for f in self.space.cell(cell_type).groups()}
+            if group not in names or group not in self.params[cell_type]:
+                continue
+            if candidate not in names[group]:
+                raise SpaceError(
+                    f"group {group!r} has no candidate {candidate!r}; "
+                    f"choose from {', '.join(names[group])}"
+                )
+            param = self.params[cell_type][group]
+            one_hot = torch.zeros_like(param)
+            one_hot[:, names[group].index(candidate)] = 1.0
+            self.freeze(group, {cell_type: one_hot})
+            found = True
+        if not found:
+            raise SpaceError(
+                f"cannot fix {group!r}: it is not a searched group; searched groups: "
+                f"{', '.join(self.group_names())}"
+            )
+
+    def frozen_groups(self) -> set[str]:
+        return {group for _, group in self._frozen}

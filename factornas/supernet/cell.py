@@ -1,0 +1,71 @@
+"""The DARTS search cell over a factorized space."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from factornas.factors.ops import FactorizedReduce, ReLUConvBN
+from factornas.space.config import CellFactors, CellType, Topology
+from factornas.supernet.edge import MixedEdge
+
+EdgeFactory = Callable[[CellFactors, int, int], nn.Module]
+
+
+class SearchCell(nn.Module):
+    """Two preprocessed inputs, ``steps`` intermediate nodes, each the sum of mixed edges from
+    every earlier node; the output concatenates the last ``multiplier`` nodes.
+
+    ``edge_factory`` builds one edge from (cell factors, channels, stride); PC-DARTS swaps in
+    a partial-channel edge through it.
+    """
+
+    def __init__(
+        self,
+        cell: CellFactors,
+        topology: Topology,
+        c_prev_prev: int,
+        c_prev: int,
+        channels: int,
+        reduction: bool,
+        reduction_prev: bool,
+        edge_factory: EdgeFactory = MixedEdge,
+    ) -> None:
+        super().__init__()
+        self.cell_type: CellType = "reduce" if reduction else "normal"
+        self.topology = topology
+        if reduction_prev:
+            self.preprocess0: nn.Module = FactorizedReduce(c_prev_prev, channels, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, channels, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(c_prev, channels, 1, 1, 0, affine=False)
+        self.edges = nn.ModuleList(
+            edge_factory(cell, channels, 2 if reduction and source < 2 else 1)
+            for _, source in topology.edge_index()
+        )
+
+    def forward(
+        self,
+        s0: torch.Tensor,
+        s1: torch.Tensor,
+        weights: Mapping[str, torch.Tensor],
+        edge_scale: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``weights`` maps each searched group to its ``(num_edges, n)`` weights;
+        ``edge_scale`` (PC-DARTS edge normalization) scales each edge's output."""
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self.topology.steps):
+            node: torch.Tensor | None = None
+            for source, h in enumerate(states):
+                e = offset + source
+                out = self.edges[e](h, {g: w[e] for g, w in weights.items()})
+                if edge_scale is not None:
+                    out = edge_scale[e] * out
+                node = out if node is None else node + out
+            offset += len(states)
+            assert node is not None
+            states.append(node)
+        return torch.cat(states[-self.topology.multiplier :], dim=1)
