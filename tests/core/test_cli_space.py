@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from factornas.cli import main
+from factornas.presets import SPACE_PRESETS
 
 
 def test_darts_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,5 +44,5 @@ def test_unknown_preset_exits_2_with_one_line() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown preset 'nope'; choose one of: darts, adarts, flat40"
+        f"error: unknown preset 'nope'; choose one of: {', '.join(SPACE_PRESETS)}"
     ]

@@ -1,0 +1,130 @@
+"""``factornas search``: run or resume a search from a preset, flags overriding its config."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from factornas.errors import FactorNASError
+from factornas.presets.search import SEARCH_PRESETS, search_preset
+from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("search", help="search an architecture")
+    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(SEARCH_PRESETS)}")
+    parser.add_argument(
+        "--dataset",
+        choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
+        default="cifar10",
+    )
+    parser.add_argument("--data", type=Path, help="dataset directory (downloaded if missing)")
+    parser.add_argument("--out", type=Path, required=True, help="run directory (resumes)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int, help="global batch size")
+    parser.add_argument("--channels", type=int, help="initial channels")
+    parser.add_argument("--layers", type=int, help="search cells")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--subset", type=int, help="use only N training images")
+    parser.add_argument("--schedule", choices=["sequential", "joint"])
+    parser.add_argument("--order", choices=["first", "second"])
+    parser.add_argument("--warmup", type=int, help="epochs before architecture levels step")
+    parser.add_argument("--eval-batches", type=int, help="validation batches scored per epoch")
+    parser.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    parser.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="GROUP=CANDIDATE",
+        help="freeze a group to one candidate on every edge (e.g. activation=selu)",
+    )
+    parser.add_argument(
+        "--fix-from",
+        action="append",
+        default=[],
+        metavar="RUN_DIR:GROUP",
+        help="freeze a group to a finished search's weights (the paper's Config-A)",
+    )
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def _frozen_levels(args: argparse.Namespace) -> list[LevelConfig]:
+    levels = []
+    for item in args.fix:
+        group, sep, choice = item.partition("=")
+        if not sep or not group or not choice:
+            raise FactorNASError(
+                f"--fix expects GROUP=CANDIDATE (e.g. activation=selu), got {item!r}"
+            )
+        levels.append(LevelConfig(group=group, frozen=FrozenSpec(choice=choice)))
+    for item in args.fix_from:
+        run_dir, sep, group = item.rpartition(":")
+        if not sep or not run_dir or not group:
+            raise FactorNASError(f"--fix-from expects RUN_DIR:GROUP, got {item!r}")
+        levels.append(LevelConfig(group=group, frozen=FrozenSpec(from_run=Path(run_dir))))
+    return levels
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """The preset's config with every given flag applied, validated as a whole."""
+    base = search_preset(args.preset)
+    data: dict[str, Any] = {"dataset": args.dataset, "root": args.data}
+    if args.subset is not None:
+        data["subset"] = args.subset
+    updates: dict[str, Any] = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "channels": args.channels,
+        "layers": args.layers,
+        "seed": args.seed,
+        "schedule": args.schedule,
+        "order": args.order,
+        "arch_warmup_epochs": args.warmup,
+        "eval_batches": args.eval_batches,
+        "checkpoint_every": args.checkpoint_every,
+    }
+    changes: dict[str, Any] = {k: v for k, v in updates.items() if v is not None}
+    changes["data"] = data
+    frozen = _frozen_levels(args)
+    if frozen:
+        named = {lv.group for lv in frozen}
+        changes["levels"] = [lv for lv in base.levels if lv.group not in named] + frozen
+    try:
+        return base.replace(**changes)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise FactorNASError(f"invalid search config at {where}: {first['msg']}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: the data stack is only needed once a search actually runs.
+    from factornas.search.loop import run_search
+
+    config = config_from_args(args)
+    result = run_search(
+        config,
+        args.out,
+        overwrite=args.overwrite,
+        device=args.device,
+        show_progress=not args.no_progress,
+    )
+    console = Console()
+    console.print(f"genotype written to {result.run_dir / 'genotype.json'}")
+    console.print(result.genotype.to_darts_string(), soft_wrap=True)
+    for cell_type in ("normal", "reduce"):
+        for target, edge in result.genotype.cell(cell_type).edges():
+            console.print(f"  {cell_type:6s} node {target} ← {edge.source}: {edge.label()}")
+    if config.require_skip_connect and not result.has_skip_connect:
+        console.print(
+            "[yellow]warning: the normal cell has no skip_connect; the paper discards such "
+            "searches (§4.2)[/yellow]"
+        )
+    return 0

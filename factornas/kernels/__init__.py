@@ -1,0 +1,17 @@
+"""Performance-critical building blocks, written with plain torch ops so they run anywhere."""
+
+from factornas.kernels.mixed_activation import (
+    ACTIVATION_NAMES,
+    draw_rrelu_seed,
+    fused_mixed_activation,
+    naive_mixed_activation,
+    rrelu_slopes,
+)
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "draw_rrelu_seed",
+    "fused_mixed_activation",
+    "naive_mixed_activation",
+    "rrelu_slopes",
+]

@@ -1,0 +1,97 @@
+"""Multi-process search and training under ``torchrun``, without DistributedDataParallel.
+
+The search asks autograd for exactly the gradients each level needs
+(``torch.autograd.grad``), which DDP's backward hooks never see. So gradients are averaged
+explicitly, one flattened all-reduce per optimizer step, for the weights *and* every
+architecture level — otherwise ranks drift to different architectures. Parameters and buffers
+start identical by a broadcast from rank 0; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in the job (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: torch.device) -> DistContext:
+    """Join the process group that ``torchrun`` describes in the environment, if any."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistContext()
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def average_tensors(tensors: list[torch.Tensor], context: DistContext) -> list[torch.Tensor]:
+    """Average ``tensors`` over all ranks with one flattened all-reduce."""
+    if not context.enabled or not tensors:
+        return tensors
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= context.world_size
+    out, offset = [], 0
+    for t in tensors:
+        out.append(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+    return out
+
+
+def sum_scalars(values: list[float], context: DistContext, device: torch.device) -> list[float]:
+    """Sum plain numbers (losses, counts) over all ranks."""
+    if not context.enabled:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def broadcast_module(module: nn.Module, context: DistContext) -> None:
+    """Make every rank's parameters and buffers equal to rank 0's."""
+    if not context.enabled:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor, src=0)
+
+
+def max_divergence(tensors: list[torch.Tensor], context: DistContext) -> float:
+    """Largest absolute difference between any rank's ``tensors`` and rank 0's (0 alone)."""
+    if not context.enabled:
+        return 0.0
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+    reference = flat.clone()
+    dist.broadcast(reference, src=0)
+    gap = (flat - reference).abs().max()
+    dist.all_reduce(gap, op=dist.ReduceOp.MAX)
+    return float(gap)
+
+
+def shutdown(context: DistContext) -> None:
+    if context.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,50 @@
+"""Applying frozen levels: a fixed choice (``--fix activation=selu``) or a finished run's
+weights (``--fix-from RUN_DIR:activation``, the paper's Config-A)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from factornas.errors import FactorNASError
+from factornas.search.config import SearchConfig
+from factornas.supernet.network import SearchNetwork
+
+ARCH_WEIGHTS = "arch_weights.json"
+
+
+def read_arch_weights(run_dir: Path) -> dict[str, dict[str, list[list[float]]]]:
+    """The final softmaxed weights a finished search wrote (``arch_weights.json``)."""
+    path = Path(run_dir) / ARCH_WEIGHTS
+    try:
+        return json.loads(path.read_text())
+    except OSError:
+        raise FactorNASError(
+            f"{path} not found: --fix-from needs the directory of a finished factornas search"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise FactorNASError(f"{path} is not valid JSON ({error.msg}): rerun that search") from None
+
+
+def apply_frozen_levels(network: SearchNetwork, config: SearchConfig) -> None:
+    """Freeze every level the config marks frozen, before optimizers are built."""
+    for level in config.levels:
+        if level.frozen is None:
+            continue
+        if level.frozen.choice is not None:
+            network.arch.freeze_choice(level.group, level.frozen.choice)
+            continue
+        assert level.frozen.from_run is not None
+        saved = read_arch_weights(level.frozen.from_run)
+        weights = {}
+        for cell_type in network.space.cell_types:
+            rows = saved.get(cell_type, {}).get(level.group)
+            if rows is None:
+                raise FactorNASError(
+                    f"{level.frozen.from_run} has no weights for group {level.group!r} in "
+                    f"{cell_type} cells: it searched a different space"
+                )
+            weights[cell_type] = torch.tensor(rows)
+        network.arch.freeze(level.group, weights)

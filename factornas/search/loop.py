@@ -1,0 +1,268 @@
+"""The search loop: data → supernet → N-level optimizer → genotype, resumable at any moment.
+
+Everything that determines the outcome is checkpointed (weights, every architecture group,
+every optimizer, every RNG, the position in the data streams, the epoch and step), atomically,
+at least every epoch; running the same command on the same directory resumes, and a search
+killed at any moment and resumed ends exactly where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from factornas.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from factornas.runtime.device import pick_device
+from factornas.runtime.distributed import (
+    DistContext,
+    average_tensors,
+    broadcast_module,
+    init_distributed,
+    max_divergence,
+    sum_scalars,
+)
+from factornas.runtime.metrics import MetricsLog, read_metrics
+from factornas.runtime.progress import make_progress
+from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
+from factornas.runtime.rundir import RunDir, prepare_run_dir
+from factornas.search.config import SearchConfig
+from factornas.search.data import SearchData, build_search_data
+from factornas.search.freeze import ARCH_WEIGHTS, apply_frozen_levels
+from factornas.search.optimizer import MultiLevelOptimizer
+from factornas.space.derive import derive_genotype, has_skip_connect
+from factornas.space.genotype import Genotype
+from factornas.supernet.network import SearchNetwork
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a finished search produced."""
+
+    genotype: Genotype
+    run_dir: Path
+    has_skip_connect: bool
+    epochs: list[dict[str, Any]]
+
+
+def build_network(config: SearchConfig, data: SearchData) -> SearchNetwork:
+    """The supernet a config describes, with its frozen levels applied."""
+    network = SearchNetwork(
+        config.space,
+        channels=config.channels,
+        layers=config.layers,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        arch_init_std=config.arch_init_std,
+        **({"stem": config.stem} if config.stem != "cifar" else {}),
+    )
+    apply_frozen_levels(network, config)
+    return network
+
+
+def arch_softmax(network: SearchNetwork) -> dict[str, dict[str, list[list[float]]]]:
+    """Every searched group's weights per cell type, one row per edge (one for cell scope)."""
+    out: dict[str, dict[str, list[list[float]]]] = {}
+    with torch.no_grad():
+        for cell_type in network.space.cell_types:
+            rows = {}
+            for group, weights in network.arch.weights(cell_type).items():
+                shape = network.arch.parameter(cell_type, group).shape
+                rows[group] = weights[: shape[0]].cpu().tolist()
+            out[cell_type] = rows
+    return out
+
+
+def current_genotype(network: SearchNetwork) -> Genotype:
+    with torch.no_grad():
+        weights = {ct: network.arch.weights(ct) for ct in network.space.cell_types}
+        scales = network.edge_scales() if hasattr(network, "edge_scales") else None
+        return derive_genotype(network.space, weights, scales)
+
+
+class Search:
+    """One search run in one process (one rank of a distributed job)."""
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        out: str | Path,
+        *,
+        overwrite: bool = False,
+        device: str | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.device = pick_device(device)
+        self.dist: DistContext = init_distributed(self.device)
+        self.run: RunDir = prepare_run_dir(
+            out, config.model_dump(mode="json"), overwrite=overwrite, write=self.dist.is_main
+        )
+        self.show_progress = show_progress and self.dist.is_main
+        seed_everything(config.seed)
+        self.data = build_search_data(config, self.dist, self.device, self.run.root)
+        self.network = build_network(config, self.data).to(self.device)
+        broadcast_module(self.network, self.dist)
+        self.optimizer = MultiLevelOptimizer(
+            self.network, config, reduce_grads=lambda g: average_tensors(g, self.dist)
+        )
+        self.augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.epoch = 0
+        self.step = 0
+        if self.run.resuming:
+            self._restore()
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": self.epoch,
+            "step": self.step,
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": capture_rng_state(),
+            "augment_rng": self.augment_rng.get_state(),
+            "val_stream": self.data.val_stream_state(),
+            "world_size": self.dist.world_size,
+        }
+
+    def _save(self) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.run.checkpoint_path, self._state())
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.run.checkpoint_path, map_location=self.device)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{self.run.checkpoint_path} has checkpoint format {state.get('format')}; "
+                f"this factornas writes {CHECKPOINT_FORMAT}: use --overwrite to start over"
+            )
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        restore_rng_state(state["rng"])
+        self.augment_rng.set_state(state["augment_rng"])
+        self.data.load_val_stream_state(state["val_stream"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+    # -- the loop ------------------------------------------------------------------------
+    def run_search(self) -> SearchResult:
+        config = self.config
+        metrics = (
+            MetricsLog(self.run.metrics_path, keep_epochs_below=self.epoch)
+            if (self.dist.is_main)
+            else None
+        )
+        steps = self.data.steps_per_epoch
+        progress = make_progress(self.show_progress)
+        with progress:
+            task = progress.add_task(
+                "search",
+                total=config.epochs * steps,
+                completed=self.epoch * steps + self.step,
+                stats="",
+            )
+            while self.epoch < config.epochs:
+                record = self._run_epoch(progress, task)
+                if metrics is not None:
+                    metrics.write(record)
+                self.epoch, self.step = self.epoch + 1, 0
+                self._save()
+        return self._finish()
+
+    def _run_epoch(self, progress: Any, task: Any) -> dict[str, Any]:
+        config = self.config
+        self.network.train()
+        self.optimizer.set_epoch(self.epoch)
+        started = time.perf_counter()
+        loss_sum = correct = count = 0.0
+        step_times: list[float] = []
+        for x, y in self.data.train_batches(self.epoch, self.step, self.augment_rng):
+            t0 = time.perf_counter()
+            val = self.data.next_val_batch(self.augment_rng)
+            stats = self.optimizer.step((x, y), val, self.epoch, self.step)
+            step_times.append(time.perf_counter() - t0)
+            loss_sum += stats.train_loss * stats.train_count
+            correct += stats.train_correct
+            count += stats.train_count
+            self.step += 1
+            progress.update(
+                task,
+                advance=1,
+                stats=f"epoch {self.epoch + 1}/{config.epochs} loss {stats.train_loss:.3f} "
+                f"acc {100 * correct / max(count, 1):.1f}%",
+            )
+            if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                self._save()
+        loss_sum, correct, count = sum_scalars([loss_sum, correct, count], self.dist, self.device)
+        val_loss, val_acc = self._evaluate()
+        genotype = current_genotype(self.network)
+        return {
+            "epoch": self.epoch,
+            "train_loss": loss_sum / max(count, 1),
+            "train_acc": correct / max(count, 1),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": self.optimizer.weight_lr,
+            "arch": arch_softmax(self.network),
+            "genotype": genotype.model_dump(mode="json"),
+            "skip_connect_in_normal": has_skip_connect(genotype),
+            "step_seconds": statistics.median(step_times) if step_times else None,
+            "seconds": time.perf_counter() - started,
+        }
+
+    def _evaluate(self) -> tuple[float, float]:
+        """Supernet loss and accuracy on the validation split (or its first batches)."""
+        self.network.eval()
+        loss_sum = correct = count = 0.0
+        with torch.no_grad():
+            for x, y in self.data.eval_batches(self.config.eval_batches):
+                logits = self.network(x)
+                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += float((logits.argmax(1) == y).sum())
+                count += y.numel()
+        self.network.train()
+        loss_sum, correct, count = sum_scalars([loss_sum, correct, count], self.dist, self.device)
+        return loss_sum / max(count, 1), correct / max(count, 1)
+
+    def _finish(self) -> SearchResult:
+        genotype = current_genotype(self.network)
+        skip = has_skip_connect(genotype)
+        # Every rank must hold the same architecture: measured, not assumed.
+        divergence = max_divergence(list(self.network.arch.parameters()), self.dist)
+        if self.dist.is_main:
+            genotype.save(self.run.root / "genotype.json")
+            weights_path = self.run.root / ARCH_WEIGHTS
+            weights_path.write_text(json.dumps(arch_softmax(self.network)) + "\n")
+            self.run.finish(
+                {
+                    "genotype": genotype.model_dump(mode="json"),
+                    "skip_connect_in_normal": skip,
+                    "epochs": self.config.epochs,
+                    "world_size": self.dist.world_size,
+                    "rank_arch_max_diff": divergence,
+                }
+            )
+        epochs = read_metrics(self.run.metrics_path) if self.dist.is_main else []
+        return SearchResult(genotype, self.run.root, skip, epochs)
+
+
+def run_search(
+    config: SearchConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    device: str | None = None,
+    show_progress: bool = True,
+) -> SearchResult:
+    """Run (or resume) a search into ``out`` and return its genotype."""
+    return Search(
+        config, out, overwrite=overwrite, device=device, show_progress=show_progress
+    ).run_search()

@@ -1,0 +1,239 @@
+"""The N-level optimizer: Algorithm 1 of the paper for any number of factor groups.
+
+Level 0 is the network weights ω, trained on the train split. Every searched, unfrozen factor
+group is one further level, trained on the validation split with its own optimizer. One call of
+:meth:`MultiLevelOptimizer.step` is one iteration of Algorithm 1:
+
+* ``ω ← ω − η ∇ω L_train(ω, λ)``;
+* *sequential* schedule: for each level k in order, ``λ_k ← λ_k − η_k ∇λ_k L_val(ω, λ)``, taken
+  after levels < k have stepped (β's gradient sees α_{t+1}) — one validation pass per level;
+* *joint* schedule: one validation pass, every active level steps from it.
+
+Gradients are asked for exactly the tensors that step (``torch.autograd.grad``), so the weight
+step computes no architecture gradients and the architecture step no weight gradients.
+
+Second order (``order="second"``) replaces ∇λ L_val(ω, λ) by DARTS's unrolled hypergradient
+∇λ L_val(ω', λ) − ξ ∇²λω L_train(ω, λ) ∇ω' L_val(ω', λ) with the look-ahead
+``ω' = ω − ξ (momentum buffer + ∇ω L_train + weight decay · ω)`` and the Hessian-vector product
+taken by central finite differences; it works for every level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
+from factornas.supernet.network import SearchNetwork
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+GradReducer = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+
+
+def build_optimizer(
+    config: OptimizerConfig, params: Sequence[nn.Parameter]
+) -> torch.optim.Optimizer:
+    """The torch optimizer a config describes."""
+    if config.kind == "sgd":
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    return torch.optim.Adam(
+        params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
+    )
+
+
+def scheduled_lr(config: OptimizerConfig, epoch: int, epochs: int) -> float:
+    """Learning rate of ``epoch`` (0-based): constant, or cosine from lr to lr_min over the run.
+
+    A pure function of the epoch, so resuming needs no scheduler state beyond the epoch.
+    """
+    if config.schedule == "constant":
+        return config.lr
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (
+        1 + math.cos(math.pi * epoch / epochs)
+    )
+
+
+def _no_reduce(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    return grads
+
+
+@dataclass
+class ArchLevel:
+    """One architecture level: a factor group's parameters and its optimizer."""
+
+    name: str
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    config: LevelConfig
+
+    def active(self, epoch: int, step: int) -> bool:
+        return epoch >= self.config.warmup_epochs and step % self.config.period == 0
+
+
+@dataclass
+class StepStats:
+    """What one iteration measured (Python floats, already synchronized)."""
+
+    train_loss: float
+    train_correct: int
+    train_count: int
+    val_loss: float | None
+    arch_steps: int
+
+
+class MultiLevelOptimizer:
+    """Owns every optimizer of a search and performs one Algorithm-1 iteration per call."""
+
+    def __init__(
+        self,
+        network: SearchNetwork,
+        config: SearchConfig,
+        reduce_grads: GradReducer = _no_reduce,
+    ) -> None:
+        self.network = network
+        self.config = config
+        self.reduce_grads = reduce_grads
+        self.weights = [p for p in network.weight_parameters() if p.requires_grad]
+        self.weight_optimizer = build_optimizer(config.weights_optimizer, self.weights)
+        frozen = network.arch.frozen_groups()
+        grouped = network.arch.by_group()
+        self.levels = [
+            ArchLevel(
+                level.group,
+                grouped[level.group],
+                build_optimizer(level.optimizer, grouped[level.group]),  # type: ignore[arg-type]
+                level,
+            )
+            for level in config.level_configs(tuple(grouped))
+            if level.group not in frozen
+        ]
+
+    # -- schedule ------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Apply every optimizer's learning rate for ``epoch``."""
+        epochs = self.config.epochs
+        lr = scheduled_lr(self.config.weights_optimizer, epoch, epochs)
+        for group in self.weight_optimizer.param_groups:
+            group["lr"] = lr
+        for level in self.levels:
+            assert level.config.optimizer is not None
+            level_lr = scheduled_lr(level.config.optimizer, epoch, epochs)
+            for group in level.optimizer.param_groups:
+                group["lr"] = level_lr
+
+    @property
+    def weight_lr(self) -> float:
+        return float(self.weight_optimizer.param_groups[0]["lr"])
+
+    # -- one iteration -------------------------------------------------------------------
+    def step(self, train: Batch, val: Batch, epoch: int, step: int) -> StepStats:
+        """ω on ``train``, then the active architecture levels on ``val``."""
+        x, y = train
+        logits = self.network(x)
+        loss = F.cross_entropy(logits, y)
+        _assign(self.weights, self.reduce_grads(list(torch.autograd.grad(loss, self.weights))))
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
+        self.weight_optimizer.step()
+        correct = int((logits.detach().argmax(1) == y).sum())
+
+        active = [level for level in self.levels if level.active(epoch, step)]
+        val_loss: float | None = None
+        if active:
+            if self.config.schedule == "sequential":
+                for level in active:
+                    val_loss = self._arch_step([level], train, val)
+            else:
+                val_loss = self._arch_step(active, train, val)
+        return StepStats(float(loss.detach()), correct, int(y.numel()), val_loss, len(active))
+
+    def _arch_step(self, levels: list[ArchLevel], train: Batch, val: Batch) -> float:
+        params = [p for level in levels for p in level.params]
+        if self.config.order == "first":
+            x, y = val
+            loss = F.cross_entropy(self.network(x), y)
+            grads = list(torch.autograd.grad(loss, params))
+            value = float(loss.detach())
+        else:
+            grads, value = self.unrolled_gradients(params, train, val)
+        _assign(params, self.reduce_grads(grads))
+        for level in levels:
+            level.optimizer.step()
+        return value
+
+    # -- second order --------------------------------------------------------------------
+    def _virtual_step_direction(self, grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The update direction the weight optimizer would take (momentum and decay included)."""
+        group = self.weight_optimizer.param_groups[0]
+        momentum = group.get("momentum", 0.0) or 0.0
+        decay = group.get("weight_decay", 0.0) or 0.0
+        out = []
+        for p, g in zip(self.weights, grads, strict=True):
+            d = g + decay * p.detach()
+            buffer = self.weight_optimizer.state.get(p, {}).get("momentum_buffer")
+            if buffer is not None and momentum:
+                d = d + momentum * buffer
+            out.append(d)
+        return out
+
+    def unrolled_gradients(
+        self, arch: list[nn.Parameter], train: Batch, val: Batch
+    ) -> tuple[list[torch.Tensor], float]:
+        """DARTS's second-order hypergradient of the validation loss w.r.t. ``arch``."""
+        xi = self.weight_lr
+        xt, yt = train
+        xv, yv = val
+        backup = [p.detach().clone() for p in self.weights]
+        train_grads = torch.autograd.grad(F.cross_entropy(self.network(xt), yt), self.weights)
+        direction = self.reduce_grads(self._virtual_step_direction(list(train_grads)))
+        try:
+            with torch.no_grad():
+                for p, d in zip(self.weights, direction, strict=True):
+                    p.sub_(xi * d)
+            val_loss = F.cross_entropy(self.network(xv), yv)
+            grads = torch.autograd.grad(val_loss, [*arch, *self.weights])
+            d_arch, v = list(grads[: len(arch)]), list(grads[len(arch) :])
+            v = self.reduce_grads(v)
+            norm = torch.sqrt(sum((g * g).sum() for g in v))  # type: ignore[arg-type]
+            eps = self.config.unrolled_radius / float(norm.clamp_min(1e-12))
+            hessian = []
+            for sign in (1.0, -1.0):
+                with torch.no_grad():
+                    for p, b, g in zip(self.weights, backup, v, strict=True):
+                        p.copy_(b + sign * eps * g)
+                loss = F.cross_entropy(self.network(xt), yt)
+                hessian.append(torch.autograd.grad(loss, arch))
+        finally:
+            with torch.no_grad():
+                for p, b in zip(self.weights, backup, strict=True):
+                    p.copy_(b)
+        result = [
+            da - xi * (gp - gm) / (2 * eps)
+            for da, gp, gm in zip(d_arch, hessian[0], hessian[1], strict=True)
+        ]
+        return result, float(val_loss.detach())
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "weights": self.weight_optimizer.state_dict(),
+            "levels": {level.name: level.optimizer.state_dict() for level in self.levels},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weight_optimizer.load_state_dict(state["weights"])
+        for level in self.levels:
+            level.optimizer.load_state_dict(state["levels"][level.name])
+
+
+def _assign(params: Sequence[nn.Parameter], grads: Sequence[torch.Tensor]) -> None:
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g

@@ -1,0 +1,58 @@
+"""Two CPU processes under torchrun (gloo) hold identical architecture weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from factornas.space.genotype import Genotype
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_agree_on_every_architecture_weight(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "factornas",
+        "search",
+        "--preset",
+        "adarts",
+        "--dataset",
+        "synthetic",
+        "--subset",
+        "64",
+        "--epochs",
+        "2",
+        "--channels",
+        "4",
+        "--layers",
+        "3",
+        "--batch-size",
+        "16",
+        "--eval-batches",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert summary["rank_arch_max_diff"] == 0.0
+    Genotype.load(out / "genotype.json")
