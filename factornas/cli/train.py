@@ -1,0 +1,133 @@
+"""``factornas train``: retrain a genotype from scratch with a paper recipe, resumably."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from factornas.errors import FactorNASError
+from factornas.evaluate.config import RetrainConfig
+from factornas.evaluate.data import build_retrain_data
+from factornas.evaluate.source import load_genotype
+from factornas.evaluate.train import retrain
+from factornas.presets.published import PUBLISHED
+from factornas.presets.retrain import RETRAIN_RECIPES, network_preset, retrain_recipe
+from factornas.runtime.device import pick_device
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="retrain a genotype from scratch")
+    parser.add_argument(
+        "--genotype",
+        required=True,
+        help=f"genotype.json, a search run directory, or one of: {', '.join(PUBLISHED)}",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
+        default="cifar10",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="run directory (resumes)")
+    parser.add_argument(
+        "--recipe",
+        choices=list(RETRAIN_RECIPES),
+        help="paper recipe (default: imagenet for --dataset imagenet, else cifar10)",
+    )
+    parser.add_argument("--network", choices=["cifar", "imagenet"], help="override the recipe's")
+    parser.add_argument("--data", type=Path, help="dataset directory (downloaded if missing)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--channels", type=int, help="initial channels")
+    parser.add_argument("--layers", type=int, help="cells")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--subset", type=int, help="train on only N images")
+    parser.add_argument("--test-subset", type=int, help="evaluate on only N images")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--drop-path", type=float, help="final drop-path probability")
+    parser.add_argument(
+        "--activation", help="retrain with this activation on every edge (e.g. relu, selu)"
+    )
+    parser.add_argument(
+        "--inner-group",
+        help="input factor also used inside sep_conv (default: the search run's setting)",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="ImageNet decoding processes")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=run)
+
+
+def _validated(raw: dict[str, Any]) -> RetrainConfig:
+    try:
+        return RetrainConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise FactorNASError(f"invalid setting {where}: {first['msg']}") from None
+
+
+def config_from_args(args: argparse.Namespace, inner_group: str | None) -> RetrainConfig:
+    """The recipe with every flag given applied, validated as a whole."""
+    recipe = args.recipe or ("imagenet" if args.dataset == "imagenet" else "cifar10")
+    raw = retrain_recipe(recipe).model_dump()
+    if args.network:
+        raw["network"] = network_preset(args.network).model_dump()
+    network_updates = {
+        "channels": args.channels,
+        "layers": args.layers,
+        "inner_group": args.inner_group or inner_group,
+    }
+    raw["network"].update({k: v for k, v in network_updates.items() if v is not None})
+    if args.activation:
+        raw["network"]["override"] = {**raw["network"]["override"], "activation": args.activation}
+    data_updates = {
+        "dataset": args.dataset,
+        "root": args.data,
+        "subset": args.subset,
+        "test_subset": args.test_subset,
+    }
+    raw["data"].update({k: v for k, v in data_updates.items() if v is not None})
+    updates = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
+    raw.update({k: v for k, v in updates.items() if v is not None})
+    if args.lr is not None:
+        raw["optimizer"]["lr"] = args.lr
+    if args.drop_path is not None:
+        raw["drop_path"] = args.drop_path
+    return _validated(raw)
+
+
+def run(args: argparse.Namespace) -> int:
+    source = load_genotype(args.genotype)
+    config = config_from_args(args, source.inner_group)
+    device = pick_device(args.device)
+    data = build_retrain_data(config, device, workers=args.workers)
+    # The classifier and stem follow the dataset actually loaded.
+    raw = config.model_dump()
+    raw["network"].update(num_classes=data.num_classes, in_channels=data.in_channels)
+    config = _validated(raw)
+
+    console = Console()
+    result = retrain(
+        source.genotype,
+        config,
+        args.out,
+        data,
+        device=device,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    if result.resumed_from_epoch:
+        console.print(f"resumed after epoch {result.resumed_from_epoch}")
+    last = result.last
+    console.print(
+        f"{source.origin}: {result.params:,} params; after {config.epochs} epochs test top-1 "
+        f"{last['test_top1']:.2f}%, top-5 {last['test_top5']:.2f}% "
+        f"(best top-1 {result.best_test_top1:.2f}%)"
+    )
+    console.print(f"run written to {result.run_dir}")
+    return 0

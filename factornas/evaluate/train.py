@@ -1,0 +1,271 @@
+"""The retraining loop: train a genotype's evaluation network from scratch, resumably.
+
+One run directory holds ``config.json`` (the retraining config and the genotype),
+``metrics.jsonl`` (one record per epoch), ``checkpoint.pt`` (the full state after the last
+finished epoch) and, once done, ``summary.json``. Running the same call on the same directory
+resumes from the checkpoint and gives exactly the numbers an uninterrupted run gives: the
+learning rate and drop-path probability are pure functions of the epoch, the batch order a pure
+function of (seed, epoch), and every random generator (global and augmentation) is saved.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from rich.progress import Progress, TaskID
+from torch import nn
+from torch.nn import functional as F
+
+from factornas.errors import FactorNASError
+from factornas.evaluate.config import RetrainConfig
+from factornas.evaluate.cost import count_parameters
+from factornas.evaluate.network import EvalNetwork, build_network
+from factornas.evaluate.schedule import drop_path_probability, learning_rate
+from factornas.runtime.checkpoint import load_checkpoint, save_checkpoint
+from factornas.runtime.device import pick_device
+from factornas.runtime.metrics import MetricsLog, read_metrics
+from factornas.runtime.progress import make_progress
+from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
+from factornas.runtime.rundir import RunDir, prepare_run_dir
+from factornas.space.genotype import Genotype
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+CHECKPOINT_FORMAT = 1
+#: Steps between progress refreshes (each one synchronizes with the device).
+REFRESH_EVERY = 10
+#: Offset of the augmentation generator's seed from the run seed.
+AUGMENT_SEED_OFFSET = 1
+
+
+class RetrainData(Protocol):
+    """What the loop needs from its data: augmented training batches and test batches."""
+
+    num_classes: int
+    in_channels: int
+    steps_per_epoch: int
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        """The batches of ``epoch``, in an order fixed by (seed, epoch), augmented with
+        ``generator``."""
+        ...
+
+    def test_batches(self) -> Iterator[Batch]:
+        """The whole test set (or its configured subset), normalized, not augmented."""
+        ...
+
+
+class TrainingDivergedError(FactorNASError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What a finished retraining reports."""
+
+    run_dir: Path
+    last: dict[str, Any]
+    best_test_top1: float
+    params: int
+    resumed_from_epoch: int
+
+
+class _Meter:
+    """Sums of loss and top-1/top-5 hits, kept on the device to avoid a sync per step."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.count = 0
+
+    def update(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        hits = top.eq(labels.unsqueeze(1))
+        n = labels.shape[0]
+        stats = torch.stack([loss.detach() * n, hits[:, 0].sum(), hits.any(dim=1).sum()])
+        self.sums += stats.to(torch.float64)
+        self.count += n
+
+    def result(self) -> dict[str, float]:
+        loss, top1, top5 = (self.sums / max(self.count, 1)).tolist()
+        return {"loss": loss, "top1": 100.0 * top1, "top5": 100.0 * top5}
+
+
+def _loss(
+    config: RetrainConfig, logits: torch.Tensor, aux: torch.Tensor | None, labels: torch.Tensor
+) -> torch.Tensor:
+    """Main cross-entropy plus the weighted auxiliary one, both label-smoothed as configured."""
+    smoothing = config.label_smoothing
+    loss = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+    if aux is not None and config.auxiliary_weight > 0:
+        loss = loss + config.auxiliary_weight * F.cross_entropy(
+            aux, labels, label_smoothing=smoothing
+        )
+    return loss
+
+
+def train_epoch(
+    model: EvalNetwork,
+    data: RetrainData,
+    optimizer: torch.optim.Optimizer,
+    config: RetrainConfig,
+    epoch: int,
+    generator: torch.Generator,
+    progress: Progress,
+    task: TaskID,
+) -> dict[str, float]:
+    """One pass over the training batches; returns mean loss and top-1/top-5 (%)."""
+    model.train()
+    meter = _Meter(next(model.parameters()).device)
+    progress.reset(task, total=data.steps_per_epoch)
+    for step, (images, labels) in enumerate(data.train_batches(epoch, generator)):
+        logits, aux = model(images)
+        loss = _loss(config, logits, aux, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        meter.update(loss, logits, labels)
+        if (step + 1) % REFRESH_EVERY == 0 or step + 1 == data.steps_per_epoch:
+            stats = meter.result()
+            if not math.isfinite(stats["loss"]):
+                raise TrainingDivergedError(
+                    f"training loss became {stats['loss']} in epoch {epoch} by step {step}: "
+                    "lower the learning rate (--lr) or keep gradient clipping on"
+                )
+            progress.update(
+                task,
+                completed=step + 1,
+                stats=f"loss {stats['loss']:.3f} top-1 {stats['top1']:.1f}%",
+            )
+    return meter.result()
+
+
+@torch.no_grad()
+def evaluate(model: EvalNetwork, batches: Iterator[Batch]) -> dict[str, float]:
+    """Plain cross-entropy and top-1/top-5 (%) in eval mode (no auxiliary head, no drop path)."""
+    model.eval()
+    meter = _Meter(next(model.parameters()).device)
+    for images, labels in batches:
+        logits, _ = model(images)
+        meter.update(F.cross_entropy(logits, labels), logits, labels)
+    return meter.result()
+
+
+def _check_data(config: RetrainConfig, data: RetrainData) -> None:
+    network = config.network
+    if (network.num_classes, network.in_channels) != (data.num_classes, data.in_channels):
+        raise FactorNASError(
+            f"the network expects {network.num_classes} classes of {network.in_channels}-channel "
+            f"images, the data has {data.num_classes} classes of {data.in_channels}-channel "
+            "images: set network.num_classes and network.in_channels from the dataset"
+        )
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def retrain(
+    genotype: Genotype,
+    config: RetrainConfig,
+    out: str | Path,
+    data: RetrainData,
+    *,
+    device: str | torch.device | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> RetrainResult:
+    """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``.
+
+    The same call on the same ``out`` resumes after the last finished epoch; a finished run
+    or a checkpoint of another configuration is refused unless ``overwrite``.
+    """
+    _check_data(config, data)
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    run: RunDir = prepare_run_dir(
+        out,
+        {"config": config.model_dump(mode="json"), "genotype": genotype.model_dump(mode="json")},
+        overwrite=overwrite,
+    )
+    seed_everything(config.seed)
+    model = build_network(genotype, config.network).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.optimizer.lr,
+        momentum=config.optimizer.momentum,
+        weight_decay=config.optimizer.weight_decay,
+        nesterov=config.optimizer.nesterov,
+    )
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed + AUGMENT_SEED_OFFSET)
+    start_epoch, best = 0, 0.0
+    if run.resuming:
+        state = load_checkpoint(run.checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["augment_rng"])
+        restore_rng_state(state["rng"])
+        start_epoch, best = int(state["epoch"]), float(state["best_test_top1"])
+    metrics = MetricsLog(run.metrics_path, keep_epochs_below=start_epoch)
+    params = count_parameters(model)
+
+    # A run killed between its last checkpoint and its summary resumes with nothing to train.
+    records = read_metrics(run.metrics_path)
+    last: dict[str, Any] = records[-1] if records else {}
+    with make_progress(enabled=progress) as bars:
+        epochs_task = bars.add_task(
+            "epochs", total=config.epochs, completed=start_epoch, stats=f"{params:,} params"
+        )
+        steps_task = bars.add_task("train", total=data.steps_per_epoch, stats="")
+        for epoch in range(start_epoch, config.epochs):
+            started = time.perf_counter()
+            lr = learning_rate(config.schedule, config.optimizer.lr, epoch, config.epochs)
+            _set_lr(optimizer, lr)
+            model.drop_path_prob = drop_path_probability(config.drop_path, epoch, config.epochs)
+            train = train_epoch(model, data, optimizer, config, epoch, generator, bars, steps_task)
+            test = evaluate(model, data.test_batches())
+            best = max(best, test["top1"])
+            last = {
+                "epoch": epoch,
+                "lr": lr,
+                "drop_path": model.drop_path_prob,
+                **{f"train_{k}": v for k, v in train.items()},
+                **{f"test_{k}": v for k, v in test.items()},
+                "seconds": time.perf_counter() - started,
+            }
+            metrics.write(last)
+            save_checkpoint(
+                run.checkpoint_path,
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "augment_rng": generator.get_state(),
+                    "rng": capture_rng_state(),
+                    "best_test_top1": best,
+                },
+            )
+            bars.update(
+                epochs_task,
+                completed=epoch + 1,
+                stats=f"test top-1 {test['top1']:.2f}% top-5 {test['top5']:.2f}%",
+            )
+    run.finish(
+        {
+            "epochs": config.epochs,
+            "params": params,
+            "test_top1": last.get("test_top1"),
+            "test_top5": last.get("test_top5"),
+            "best_test_top1": best,
+        }
+    )
+    return RetrainResult(run.root, last, best, params, start_epoch)
