@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from factornas.presets import space_preset
 from factornas.space import SearchSpace
+
+# One intra-op thread: the tests use tiny tensors, where a second OpenMP thread buys nothing
+# and, on a busy 2-core machine, its spin-waiting makes steps ten times slower.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the CLI subprocesses we spawn
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 from factornas.presets import SPACE_PRESETS, space_preset
 from factornas.space.config import SearchSpace
 from factornas.space.size import arch_parameter_count, space_size
-from factornas.supernet.network import SearchNetwork
+from factornas.supernet.network import STEMS, SearchNetwork, StemKind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,13 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--channels", type=int, default=16, help="initial channels (16)")
     parser.add_argument("--layers", type=int, default=8, help="search cells (8)")
     parser.add_argument("--classes", type=int, default=10, help="output classes (10)")
+    parser.add_argument(
+        "--stem", choices=tuple(STEMS), default="cifar", help="search-network stem (cifar)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
 
-def describe(space: SearchSpace, channels: int, layers: int, classes: int) -> dict[str, Any]:
+def describe(
+    space: SearchSpace, channels: int, layers: int, classes: int, stem: StemKind = "cifar"
+) -> dict[str, Any]:
     """Everything ``space`` reports, as plain data."""
-    network = SearchNetwork(space, channels=channels, layers=layers, num_classes=classes)
+    network = SearchNetwork(space, channels=channels, layers=layers, num_classes=classes, stem=stem)
     cells = {}
     for cell_type in space.cell_types:
         cell = space.cell(cell_type)
@@ -57,13 +62,16 @@ def describe(space: SearchSpace, channels: int, layers: int, classes: int) -> di
         "channels": channels,
         "layers": layers,
         "classes": classes,
+        "stem": stem,
+        "partial_channels": space.partial_channels,
+        "edge_normalization": space.edge_normalization,
         "cells": cells,
     }
 
 
 def run(args: argparse.Namespace) -> int:
     space = space_preset(args.preset)
-    info = describe(space, args.channels, args.layers, args.classes)
+    info = describe(space, args.channels, args.layers, args.classes, args.stem)
     if args.json:
         print(json.dumps(info))
         return 0
@@ -79,9 +87,14 @@ def run(args: argparse.Namespace) -> int:
         console.print(table)
         console.print(f"choices per kept edge: {cell['choices_per_edge']}")
     console.print(f"architectures: {info['size']:,} (≈{info['size_scientific']})")
+    if info["partial_channels"] > 1 or info["edge_normalization"]:
+        console.print(
+            f"PC-DARTS: 1/{info['partial_channels']} of each edge's channels searched, "
+            f"edge normalization {'on' if info['edge_normalization'] else 'off'}"
+        )
     console.print(f"architecture parameters: {info['arch_parameters']:,}")
     console.print(
-        f"supernet weights (C={args.channels}, {args.layers} cells, {args.classes} classes): "
-        f"{info['weights']:,}"
+        f"supernet weights (C={args.channels}, {args.layers} cells, {args.classes} classes, "
+        f"{args.stem} stem): {info['weights']:,}"
     )
     return 0

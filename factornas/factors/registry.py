@@ -1,4 +1,5 @@
-"""The registry of factor groups, and the two built-in groups of the paper.
+"""The registry of factor groups, the two built-in groups of the paper, and the two
+factorizations its conclusion proposes (normalization; conv type × kernel size).
 
 A space names its groups; the registry resolves the names. Registering a name twice is an
 error (a silently shadowed op would never run), and every lookup failure lists what exists.
@@ -13,6 +14,13 @@ from factornas.errors import RegistryError
 from factornas.factors import ops
 from factornas.factors.activations import PAPER_ACTIVATIONS
 from factornas.factors.base import Candidate, FactorGroup, Placement
+from factornas.factors.convs import (
+    bare_op_group,
+    conv_op_group,
+    conv_type_group,
+    kernel_size_group,
+)
+from factornas.factors.norms import normalization_group
 
 G = TypeVar("G", bound=FactorGroup)
 
@@ -92,6 +100,11 @@ def activation_group(name: str = "activation") -> FactorGroup:
 registry = FactorRegistry()
 registry.register(darts_op_group())
 registry.register(activation_group())
+registry.register(bare_op_group())
+registry.register(conv_op_group())
+registry.register(conv_type_group())
+registry.register(kernel_size_group())
+registry.register(normalization_group())
 
 
 def register_group(group: G | type[G]) -> G | type[G]:

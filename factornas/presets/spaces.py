@@ -26,10 +26,70 @@ def flat40_space() -> SearchSpace:
     return adarts_space().flat_twin().model_copy(update={"name": "flat40"})
 
 
+def adarts_norm_space() -> SearchSpace:
+    """A-DARTS plus the normalization after each conv (§5): op × activation × normalization.
+
+    The convs end bare and the searched norm replaces their trailing BN: 3 + 4 × 9 × 4 = 147
+    choices per kept edge, (180 · 147⁸)² ≈ 1.5e39 architectures.
+    """
+    return SearchSpace(
+        name="adarts_norm",
+        normal=(
+            GroupSpec(group="op_bare"),
+            GroupSpec(group="activation"),
+            GroupSpec(group="normalization"),
+        ),
+    )
+
+
+def adarts_conv_space() -> SearchSpace:
+    """Convolutions factorized too (§5): one conv of type × kernel, × activation × norm.
+
+    3 + 3 types × 2 kernels × 9 × 4 = 219 choices per kept edge, (180 · 219⁸)² ≈ 9.1e41.
+    """
+    return SearchSpace(
+        name="adarts_conv",
+        normal=(
+            GroupSpec(group="conv_op"),
+            GroupSpec(group="conv_type"),
+            GroupSpec(group="kernel_size"),
+            GroupSpec(group="activation"),
+            GroupSpec(group="normalization"),
+        ),
+    )
+
+
+def pc_darts_space() -> SearchSpace:
+    """PC-DARTS on CIFAR-10: DARTS's space searched on 1/4 of each edge's channels, with edge
+    normalization (299,578 weights and 252 architecture parameters at C=16, 8 cells)."""
+    return SearchSpace(
+        name="pc_darts",
+        normal=(GroupSpec(group="op"), GroupSpec(group="activation", candidates=("relu",))),
+        partial_channels=4,
+        edge_normalization=True,
+    )
+
+
+def apc_darts_space() -> SearchSpace:
+    """A-PC-DARTS (§4.3, searched on ImageNet): A-DARTS's space on 1/2 of each edge's channels,
+    with edge normalization; the mixed activation acts on the sampled channels only. Search it
+    with the ImageNet stem (``SearchConfig.stem = "imagenet"``)."""
+    return SearchSpace(
+        name="apc_darts",
+        normal=(GroupSpec(group="op"), GroupSpec(group="activation")),
+        partial_channels=2,
+        edge_normalization=True,
+    )
+
+
 SPACE_PRESETS: dict[str, Callable[[], SearchSpace]] = {
     "darts": darts_space,
     "adarts": adarts_space,
     "flat40": flat40_space,
+    "adarts_norm": adarts_norm_space,
+    "adarts_conv": adarts_conv_space,
+    "pc_darts": pc_darts_space,
+    "apc_darts": apc_darts_space,
 }
 
 

@@ -139,15 +139,28 @@ class SearchSpace(BaseModel):
         description="an input factor that also replaces the activation inside sep_conv ops",
     )
     flat: bool = False
+    partial_channels: int = Field(
+        1, ge=1, description="PC-DARTS's K: only 1/K of each edge's channels are searched (1: off)"
+    )
+    edge_normalization: bool = Field(
+        False,
+        description="PC-DARTS's edge normalization: one weight per edge, softmaxed per node",
+    )
     _cells: dict[str, CellFactors] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _resolvable(self) -> SearchSpace:
         for cell_type in CELL_TYPES:
             try:
-                self._resolve(cell_type)
+                cell = self._resolve(cell_type)
             except FactorNASError as error:
                 raise ValueError(f"{cell_type} cell: {error}") from None
+            if self.edge_normalization and not cell.op.searched:
+                # Edge weights are optimized in the op group's level (docs/pc-darts.md).
+                raise ValueError(
+                    f"{cell_type} cell: edge_normalization needs a searched op group (more than "
+                    f"one candidate in {cell.op.name!r}): its weights train in the op level"
+                )
         return self
 
     # -- resolution ---------------------------------------------------------------------
@@ -183,6 +196,12 @@ class SearchSpace(BaseModel):
         for extra in factors:
             if extra.group.role == "op":
                 raise SpaceError(f"only one op group per cell, got another: {extra.name!r}")
+            if not any(extra.group.attaches_to(c) for c in op.candidates):
+                # Its weights would never receive a gradient nor reach a genotype.
+                raise SpaceError(
+                    f"factor {extra.name!r} attaches to no op of {op.name!r} (it acts on "
+                    f"{', '.join(sorted(extra.group.attach_to))}): drop it or use another op group"
+                )
         if self.inner_group is not None:
             inner = next((f for f in factors if f.name == self.inner_group), None)
             if inner is None or inner.group.placement is not Placement.INPUT:

@@ -59,7 +59,9 @@ def space_size(space: SearchSpace) -> int:
 
 
 def arch_parameter_count(space: SearchSpace) -> int:
-    """Scalar architecture weights: one vector per edge (or per cell) per searched group."""
+    """Scalar architecture weights: one vector per edge (or per cell) per searched group, plus
+    one weight per edge under edge normalization (which leaves :func:`space_size` unchanged:
+    it reweighs edges, it adds no discrete choice)."""
     edges = space.topology.num_edges
     total = 0
     for cell_type in space.cell_types:
@@ -67,4 +69,6 @@ def arch_parameter_count(space: SearchSpace) -> int:
             if factor.searched:
                 rows = edges if factor.group.scope == "edge" else 1
                 total += rows * len(factor.candidates)
+        if space.edge_normalization:
+            total += edges
     return total

@@ -5,6 +5,8 @@ Here every searched group of every cell type is an ``nn.Parameter`` inside this 
 lands in ``state_dict`` and is reachable grouped by factor for the N-level optimizer.
 A group can be *frozen* to given weights (a fixed one-hot choice, or the softmax of a finished
 run's weights — the paper's Config-A); frozen weights are buffers, so they are saved too.
+Under PC-DARTS's edge normalization each cell type also has one weight per edge, trained in
+the op group's level (as PC-DARTS trains them with α; docs/pc-darts.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class ArchitectureParameters(nn.Module):
 
     ``params[cell_type][group]`` has shape ``(num_edges, n)`` for edge-scoped groups and
     ``(1, n)`` for cell-scoped ones; single-candidate groups have no parameter at all.
+    ``edge_norm[cell_type]`` has shape ``(num_edges,)`` when the space normalizes edges.
     """
 
     def __init__(
@@ -49,6 +52,12 @@ class ArchitectureParameters(nn.Module):
                 init = init_std * torch.randn(rows, len(factor.candidates), generator=generator)
                 group_params[factor.name] = nn.Parameter(init)
             self.params[cell_type] = group_params
+        # Drawn after every α/β, so spaces without edge normalization initialize as before.
+        self.edge_norm = nn.ParameterDict()
+        if space.edge_normalization:
+            for cell_type in space.cell_types:
+                init = init_std * torch.randn(num_edges, generator=generator)
+                self.edge_norm[cell_type] = nn.Parameter(init)
         self._frozen: set[tuple[str, str]] = set()
 
     # -- access ---------------------------------------------------------------------------
@@ -71,15 +80,21 @@ class ArchitectureParameters(nn.Module):
         return tuple(names)
 
     def by_group(self) -> dict[str, list[nn.Parameter]]:
-        """Group name → its parameters over all cell types: one optimizer level each."""
+        """Group name → its parameters over all cell types: one optimizer level each.
+
+        Edge-normalization weights join their cell type's op group, so they step with α from
+        the same validation pass and optimizer, as in PC-DARTS.
+        """
         grouped: dict[str, list[nn.Parameter]] = {name: [] for name in self.group_names()}
         for cell_type in self.space.cell_types:
             for name, param in self.params[cell_type].items():
                 grouped[name].append(param)
+            if cell_type in self.edge_norm:
+                grouped[self.space.cell(cell_type).op.name].append(self.edge_norm[cell_type])
         return grouped
 
     def count(self) -> int:
-        """Number of scalar architecture parameters (224 for DARTS, 476 for A-DARTS)."""
+        """Number of scalar architecture parameters (224 DARTS, 476 A-DARTS, 252 PC-DARTS)."""
         return sum(p.numel() for p in self.parameters())
 
     # -- weights --------------------------------------------------------------------------
@@ -93,6 +108,19 @@ class ArchitectureParameters(nn.Module):
                 w = torch.softmax(param, dim=-1)
             out[name] = w.expand(self.num_edges, -1) if w.shape[0] == 1 else w
         return out
+
+    def edge_scales(self) -> dict[CellType, torch.Tensor] | None:
+        """Edge-normalization weights per cell type, softmaxed over each node's incoming edges
+        (shape ``(num_edges,)``, supernet edge order); ``None`` when the space has none."""
+        if not self.edge_norm:
+            return None
+        sizes = [i + 2 for i in range(self.space.topology.steps)]
+        return {
+            cell_type: torch.cat(
+                [torch.softmax(node, dim=0) for node in self.edge_norm[cell_type].split(sizes)]
+            )
+            for cell_type in self.space.cell_types
+        }
 
     def freeze(self, group: str, weights: Mapping[str, torch.Tensor]) -> None:
         """Fix ``group`` to the given weights per cell type (rows sum to one)."""

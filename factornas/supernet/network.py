@@ -1,16 +1,19 @@
-"""The 8-cell DARTS search network over any factorized space."""
+"""The 8-cell DARTS search network over any factorized space (PC-DARTS's too)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
-from factornas.space.config import SearchSpace
+from factornas.space.config import CellType, SearchSpace
 from factornas.supernet.arch import ArchitectureParameters
 from factornas.supernet.cell import EdgeFactory, SearchCell
-from factornas.supernet.edge import MixedEdge
+from factornas.supernet.partial import edge_factory as space_edge_factory
+
+StemKind = Literal["cifar", "imagenet"]
 
 
 def reduction_layers(layers: int) -> tuple[int, ...]:
@@ -18,12 +21,70 @@ def reduction_layers(layers: int) -> tuple[int, ...]:
     return (layers // 3, 2 * layers // 3)
 
 
+class CifarSearchStem(nn.Sequential):
+    """DARTS's stem: a 3×3 conv and BN at full resolution, feeding both first-cell inputs."""
+
+    reduces: ClassVar[bool] = False
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = super().forward(x)
+        return s, s
+
+
+class ImageNetSearchStem(nn.Module):
+    """PC-DARTS's ImageNet search stem: three stride-2 3×3 convs before the first cell.
+
+    ``stem0`` (two convs, ÷4) gives the first cell's older input and ``stem1`` (one more, ÷8)
+    its newer one, so a 224×224 image enters the cells at 28×28 and the first cell reduces its
+    older input as if it followed a reduction cell (:attr:`reduces`).
+    """
+
+    reduces: ClassVar[bool] = True
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        half = out_channels // 2
+        self.stem0 = nn.Sequential(
+            nn.Conv2d(in_channels, half, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(half),
+            nn.ReLU(),
+            nn.Conv2d(half, out_channels, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        # Not in place (PC-DARTS's is): stem0's output also feeds the first cell.
+        self.stem1 = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(out_channels, out_channels, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s0 = self.stem0(x)
+        return s0, self.stem1(s0)
+
+
+STEMS: dict[str, type[CifarSearchStem] | type[ImageNetSearchStem]] = {
+    "cifar": CifarSearchStem,
+    "imagenet": ImageNetSearchStem,
+}
+
+
 class SearchNetwork(nn.Module):
     """Stem, ``layers`` search cells and a linear classifier.
 
     All normal cells share one set of architecture weights, all reduction cells another
     (held by :attr:`arch`). :meth:`weight_parameters` and :meth:`arch_parameters` are
-    disjoint, so the weight optimizer never touches α/β.
+    disjoint, so the weight optimizer never touches α/β. Edges are partial-channel edges when
+    the space sets ``partial_channels > 1`` (unless ``edge_factory`` is given), and their
+    outputs are scaled by the edge-normalization weights when it sets ``edge_normalization``.
+    ``stem`` picks DARTS's CIFAR stem or PC-DARTS's ImageNet search stem (both ``stem_multiplier
+    · channels`` wide).
     """
 
     def __init__(
@@ -37,19 +98,21 @@ class SearchNetwork(nn.Module):
         stem_multiplier: int = 3,
         arch_init_std: float = 1e-3,
         generator: torch.Generator | None = None,
-        edge_factory: EdgeFactory = MixedEdge,
+        edge_factory: EdgeFactory | None = None,
+        stem: StemKind = "cifar",
     ) -> None:
         super().__init__()
         if layers < 3:
             raise ValueError(f"a search network needs at least 3 cells, got {layers}")
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; choose one of: {', '.join(STEMS)}")
         self.space = space
         topology = space.topology
+        edge_factory = edge_factory or space_edge_factory(space)
         c_curr = stem_multiplier * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
+        self.stem = STEMS[stem](in_channels, c_curr)
         c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
-        reduction_prev = False
+        reduction_prev = self.stem.reduces
         self.cells = nn.ModuleList()
         for i in range(layers):
             reduction = i in reduction_layers(layers)
@@ -76,11 +139,17 @@ class SearchNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = {ct: self.arch.weights(ct) for ct in self.space.cell_types}
-        s0 = s1 = self.stem(x)
+        scales = self.arch.edge_scales() or {}
+        s0, s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type])
+            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], scales.get(cell.cell_type))
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))
+
+    def edge_scales(self) -> dict[CellType, torch.Tensor] | None:
+        """Edge-normalization weights per cell type, for ``derive_genotype(edge_scale=...)``;
+        ``None`` when the space does not normalize edges."""
+        return self.arch.edge_scales()
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.arch.parameters())

@@ -144,3 +144,8 @@ def test_registry_error_message_is_plain_text() -> None:
     with pytest.raises(RegistryError) as info:
         registry.get("missing")
     assert str(info.value).startswith("unknown factor group 'missing'")
+
+
+def test_factor_attached_to_no_op_is_refused() -> None:
+    with pytest.raises(ValueError, match="'normalization' attaches to no op of 'op'"):
+        SearchSpace(normal=(GroupSpec(group="op"), GroupSpec(group="normalization")))

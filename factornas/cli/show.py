@@ -1,0 +1,120 @@
+"""``factornas show``: a run's genotype as a table, and its pictures.
+
+The table needs nothing beyond the core install; the pictures (cell diagrams, weight heatmaps
+and trajectories) need the optional matplotlib. Without it the table is still printed, with one
+line saying how to get the pictures, so ``show`` is useful on a bare server too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from factornas.errors import GenotypeError
+from factornas.runtime.metrics import read_metrics
+from factornas.runtime.rundir import CONFIG, METRICS
+from factornas.space.genotype import Genotype
+
+GENOTYPE = "genotype.json"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "show", help="print a run's genotype and draw its cells and weight trajectories"
+    )
+    parser.add_argument(
+        "run_dir", type=Path, help=f"a run directory (with {GENOTYPE}), or a genotype file"
+    )
+    parser.add_argument("--out", type=Path, help="where pictures go (default: RUN_DIR/figures)")
+    parser.add_argument(
+        "--format", choices=["png", "svg", "both"], default="both", help="picture format (both)"
+    )
+    parser.add_argument("--no-figures", action="store_true", help="only print the table")
+    parser.set_defaults(handler=run)
+
+
+def load_genotype(path: Path) -> Genotype:
+    """The genotype of a run: its ``genotype.json``, else the latest one in its metrics."""
+    if path.is_file():
+        return Genotype.load(path)
+    if (path / GENOTYPE).exists():
+        return Genotype.load(path / GENOTYPE)
+    with_genotype = [r for r in read_metrics(path / METRICS) if "genotype" in r]
+    if with_genotype:
+        return Genotype.model_validate(with_genotype[-1]["genotype"])
+    raise GenotypeError(
+        f"{path} has no {GENOTYPE} and no genotype in {METRICS}: give a run directory of a "
+        "search, or a genotype file"
+    )
+
+
+def node_name(node: int) -> str:
+    """Node names shared with the cell diagrams: inputs c_{k-2}, c_{k-1}, then 0, 1, …"""
+    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(node - 2))
+
+
+def genotype_tables(genotype: Genotype) -> list[Table]:
+    """One table per cell: a row per kept edge, a column per factor group used in the cell."""
+    tables = []
+    for cell_type in ("normal", "reduce"):
+        cell = genotype.cell(cell_type)
+        groups: list[str] = []
+        for _, edge in cell.edges():
+            groups += [g for g in edge.factors if g not in groups]
+        table = Table(
+            title="normal cell" if cell_type == "normal" else "reduction cell",
+            caption="output: concat of " + ", ".join(node_name(n) for n in cell.concat),
+        )
+        table.add_column("edge", no_wrap=True)
+        table.add_column(genotype.op_group, no_wrap=True)
+        for group in groups:
+            table.add_column(group, overflow="fold")
+        for target, edge in cell.edges():
+            table.add_row(
+                f"{node_name(edge.source)} → {node_name(target)}",
+                edge.op,
+                *(edge.factors.get(group, "—") for group in groups),
+            )
+        tables.append(table)
+    return tables
+
+
+def draw(run_dir: Path, genotype: Genotype, out: Path, formats: tuple[str, ...]) -> list[Path]:
+    """Write the cell diagrams and, for a run directory with metrics, the weight figures."""
+    from factornas.figures import (
+        candidate_names,
+        read_history,
+        save_cell_diagrams,
+        save_history_figures,
+    )
+
+    written = save_cell_diagrams(genotype, out, formats)
+    if run_dir.is_dir() and (run_dir / METRICS).exists():
+        history = read_history(run_dir / METRICS)
+        names = candidate_names(run_dir / CONFIG)
+        written += save_history_figures(history, out, names, formats)
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    from factornas.figures import PlottingUnavailable
+
+    console = Console()
+    genotype = load_genotype(args.run_dir)
+    for table in genotype_tables(genotype):
+        console.print(table)
+    if args.no_figures:
+        return 0
+    base = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
+    out = args.out or base / "figures"
+    formats = ("png", "svg") if args.format == "both" else (args.format,)
+    try:
+        written = draw(args.run_dir, genotype, out, formats)
+    except PlottingUnavailable as error:
+        console.print(str(error), markup=False, highlight=False)
+        return 0
+    console.print(f"wrote {len(written)} pictures to {out}", highlight=False)
+    return 0

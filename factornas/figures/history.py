@@ -1,0 +1,302 @@
+"""How the architecture weights moved during a search, read from ``metrics.jsonl``.
+
+Each record of the file holds ``epoch`` and ``arch`` = ``{cell_type: {group: [[softmax row
+per edge], ...]}}``. Records are arrays without names; the candidate names come from the run's
+``config.json`` when its ``space`` still resolves (custom groups must be registered in this
+process; see :func:`candidate_names`), and fall back to the candidates' indices otherwise, so
+the figures never fail on the registry state of the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from factornas.errors import FactorNASError
+from factornas.factors.registry import registry
+from factornas.figures.backend import require_matplotlib, save
+from factornas.space.config import SearchSpace, Topology
+
+#: Candidate names per cell type and group.
+Names = Mapping[str, Mapping[str, Sequence[str]]]
+
+
+@dataclass
+class GroupSeries:
+    """One group's softmaxed weights over the epochs that recorded it.
+
+    ``values[k][e][i]`` is candidate ``i`` of edge ``e`` at ``epochs[k]``.
+    """
+
+    epochs: list[int]
+    values: list[list[list[float]]]
+
+
+@dataclass(frozen=True)
+class ArchHistory:
+    """Per cell type and group, the weights of every recorded epoch."""
+
+    series: dict[str, dict[str, GroupSeries]]
+
+    def groups(self, cell_type: str) -> tuple[str, ...]:
+        return tuple(self.series.get(cell_type, {}))
+
+    @property
+    def cell_types(self) -> tuple[str, ...]:
+        return tuple(self.series)
+
+    def __bool__(self) -> bool:
+        return any(self.series.values())
+
+
+def history_from_records(records: Iterable[Mapping[str, Any]]) -> ArchHistory:
+    """Collect the ``arch`` field of metrics records, in epoch order (others are skipped).
+
+    A group must keep its shape across epochs: a changed shape means records of two different
+    runs were mixed, which would draw a meaningless trajectory.
+    """
+    rows = sorted((r for r in records if "arch" in r and "epoch" in r), key=lambda r: r["epoch"])
+    series: dict[str, dict[str, GroupSeries]] = {}
+    for record in rows:
+        for cell_type, groups in record["arch"].items():
+            for group, value in groups.items():
+                entry = series.setdefault(cell_type, {}).setdefault(group, GroupSeries([], []))
+                if entry.values and _shape(entry.values[0]) != _shape(value):
+                    raise FactorNASError(
+                        f"{cell_type} group {group!r} changes shape at epoch {record['epoch']}: "
+                        "the metrics file mixes runs"
+                    )
+                entry.epochs.append(int(record["epoch"]))
+                entry.values.append([[float(x) for x in row] for row in value])
+    return ArchHistory(series)
+
+
+def _shape(value: Sequence[Sequence[float]]) -> tuple[int, int]:
+    return len(value), len(value[0]) if value else 0
+
+
+def read_history(path: str | Path) -> ArchHistory:
+    """The history of a ``metrics.jsonl`` file (a torn last line, mid-write, is ignored)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise FactorNASError(f"cannot read metrics file {path}: {error.strerror}") from None
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return history_from_records(records)
+
+
+def candidate_names(config_path: str | Path) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Candidate names per cell type and group from a run's ``config.json``.
+
+    The space is resolved against this process's registry when it can be. A run that used a
+    group not registered here (a user's own, defined in their script) still gets the names of
+    every other group, and of its own when the space listed them; empty when the file or its
+    ``space`` cannot be read at all.
+    """
+    try:
+        raw = json.loads(Path(config_path).read_text())["space"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    try:
+        space = SearchSpace.model_validate(raw)
+    except ValueError:
+        return _listed_names(raw)
+    return {
+        ct: {f.name: f.names for f in space.cell(ct).groups() if f.searched}
+        for ct in space.cell_types
+    }
+
+
+def _listed_names(raw: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Names from the group specs themselves: listed candidates, else the registered group's."""
+    try:
+        specs = {"normal": raw["normal"], "reduce": raw.get("reduce") or raw["normal"]}
+        if raw.get("flat"):
+            return {}  # fused names need every group resolved
+        names: dict[str, dict[str, tuple[str, ...]]] = {}
+        for cell_type, groups in specs.items():
+            names[cell_type] = {}
+            for spec in groups:
+                listed = spec.get("candidates")
+                if listed is None and spec["group"] in registry:
+                    listed = registry.get(spec["group"]).names
+                if listed is not None:
+                    names[cell_type][spec["group"]] = tuple(listed)
+        return names
+    except (AttributeError, KeyError, TypeError):
+        return {}
+
+
+def edge_names(num_edges: int) -> list[str]:
+    """``source → target`` per supernet edge, with nodes named as in the cell diagrams."""
+    steps = 0
+    while sum(i + 2 for i in range(steps)) < num_edges:
+        steps += 1
+    if sum(i + 2 for i in range(steps)) != num_edges:
+        return [f"edge {e}" for e in range(num_edges)]
+    node = ["$c_{k-2}$", "$c_{k-1}$", *(str(i) for i in range(steps))]
+    index = Topology(steps=steps, multiplier=1, edges_per_node=1).edge_index()
+    return [f"{node[source]} → {node[target]}" for target, source in index]
+
+
+def _names(names: Names, cell_type: str, group: str, count: int) -> list[str]:
+    given = list(names.get(cell_type, {}).get(group, ()))
+    return given if len(given) == count else [str(i) for i in range(count)]
+
+
+def heatmap_figure(history: ArchHistory, cell_type: str, names: Names) -> Any:
+    """Final-epoch weights of every group of one cell type: edges × candidates per panel.
+
+    Colors are centred on the uniform weight 1/n (white), red above and blue below, scaled to
+    the panel's largest departure: early in a search every weight is within a percent of
+    uniform, and an absolute scale would paint the whole panel one color. The printed values
+    get as many decimals as that departure needs to be visible.
+    """
+    figure_module = require_matplotlib()
+    from matplotlib.colors import TwoSlopeNorm
+
+    groups = history.groups(cell_type)
+    finals = [history.series[cell_type][g].values[-1] for g in groups]
+    widths = [max(len(f[0]), 2) for f in finals]
+    edges = len(finals[0])
+    figure = figure_module.Figure(
+        figsize=(2.2 + sum(0.42 * w + 1.2 for w in widths), 1.6 + 0.3 * edges),
+        layout="constrained",
+    )
+    axes = figure.subplots(1, len(groups), width_ratios=widths, squeeze=False)[0]
+    rows = edge_names(edges)
+    for ax, group, final in zip(axes, groups, finals, strict=True):
+        labels = _names(names, cell_type, group, len(final[0]))
+        uniform = 1.0 / len(final[0])
+        spread = max(max(abs(v - uniform) for v in row) for row in final) or 1e-6
+        norm = TwoSlopeNorm(uniform, max(0.0, uniform - spread), uniform + spread)
+        decimals = min(4, max(2, math.ceil(-math.log10(spread))))
+        image = ax.imshow(final, cmap="RdBu_r", norm=norm, aspect="auto")
+        bar = figure.colorbar(image, ax=ax, shrink=0.6, pad=0.02)
+        bar.ax.tick_params(labelsize=7)
+        bar.set_label(f"weight (white: 1/{len(final[0])})", fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(rows)), rows if ax is axes[0] else [""] * len(rows), fontsize=7)
+        ax.set_title(f"{group} (epoch {history.series[cell_type][group].epochs[-1]})", fontsize=9)
+        if len(labels) <= 12:
+            for e, row in enumerate(final):
+                for i, value in enumerate(row):
+                    shade = float(norm(value))  # 0 darkest blue, 0.5 white, 1 darkest red
+                    color = "white" if abs(shade - 0.5) > 0.3 else "black"
+                    ax.text(
+                        i,
+                        e,
+                        f"{value:.{decimals}f}",
+                        ha="center",
+                        va="center",
+                        fontsize=5.5,
+                        color=color,
+                    )
+    title = "normal" if cell_type == "normal" else "reduction"
+    figure.suptitle(f"{title} cell: final softmax weights per edge", fontsize=10)
+    return figure
+
+
+def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: Names) -> Any:
+    """One panel per edge: each candidate's weight over the epochs, one shared legend."""
+    figure_module = require_matplotlib()
+    series = history.series[cell_type][group]
+    edges, count = len(series.values[0]), len(series.values[0][0])
+    labels = _names(names, cell_type, group, count)
+    cols = min(edges, 5)
+    grid_rows = math.ceil(edges / cols)
+    # Fixed margins in inches instead of a constrained layout: several times faster to save
+    # with this many panels, and the legend's height is known from the candidate count.
+    legend_rows = math.ceil(count / 10)
+    top, bottom, left, right = 0.5, 0.55 + 0.2 * legend_rows, 0.5, 0.15
+    width, height = 2.6 * cols, 1.9 * grid_rows + top + bottom
+    figure = figure_module.Figure(figsize=(width, height))
+    axes = figure.subplots(
+        grid_rows,
+        cols,
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1 - right / width,
+            "top": 1 - top / height,
+            "bottom": bottom / height,
+            "hspace": 0.35,
+            "wspace": 0.08,
+        },
+    ).ravel()
+    colors = _candidate_colors(count)
+    marker = "o" if len(series.epochs) < 8 else None
+    rows = edge_names(edges)
+    for e, ax in enumerate(axes):
+        if e >= edges:
+            ax.axis("off")
+            continue
+        for i in range(count):
+            ax.plot(
+                series.epochs,
+                [step[e][i] for step in series.values],
+                color=colors[i],
+                marker=marker,
+                markersize=3,
+                linewidth=1.2,
+                label=labels[i],
+            )
+        ax.set_title(rows[e], fontsize=8)
+        # The lowest panel of each column carries the epoch ticks, even above an empty slot.
+        ax.tick_params(labelsize=7, labelbottom=e + cols >= edges)
+        ax.grid(alpha=0.3)
+    handles, legend = axes[0].get_legend_handles_labels()
+    figure.legend(handles, legend, loc="lower center", ncol=min(count, 10), fontsize=7)
+    figure.supxlabel("epoch", fontsize=8, y=(0.2 * legend_rows + 0.2) / height)
+    title = "normal" if cell_type == "normal" else "reduction"
+    figure.suptitle(f"{title} cell, group {group!r}: softmax weight per edge by epoch", fontsize=10)
+    return figure
+
+
+def _candidate_colors(count: int) -> list[Any]:
+    """Distinct colors for up to 20 candidates, then a continuous map for flat twins."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if count <= 10 else "tab20" if count <= 20 else "turbo"]
+    if count <= 20:
+        return [cmap(i) for i in range(count)]
+    return [cmap(i / (count - 1)) for i in range(count)]
+
+
+def save_history_figures(
+    history: ArchHistory,
+    out_dir: str | Path,
+    names: Names | None = None,
+    formats: Iterable[str] = ("png", "svg"),
+) -> list[Path]:
+    """Heatmaps (``arch_<cell>``) and trajectories (``arch_<cell>_<group>``) into ``out_dir``."""
+    if not history:
+        return []
+    require_matplotlib()  # before creating anything: no empty folder when it is missing
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    formats = tuple(formats)
+    names = names or {}
+    written: list[Path] = []
+    for cell_type in history.cell_types:
+        if not history.groups(cell_type):
+            continue
+        written += save(
+            heatmap_figure(history, cell_type, names), out / f"arch_{cell_type}", formats
+        )
+        for group in history.groups(cell_type):
+            figure = trajectory_figure(history, cell_type, group, names)
+            written += save(figure, out / f"arch_{cell_type}_{group}", formats, tight=False)
+    return written
