@@ -11,12 +11,19 @@ class FactorNASError(Exception):
     """Base class of every user-facing error in factornas."""
 
 
-class RegistryError(FactorNASError, KeyError):
-    """A factor group or candidate name is unknown, duplicated or unusable."""
+class _PlainKeyError(FactorNASError, KeyError):
+    """A KeyError whose message reads as plain text (KeyError quotes it)."""
 
     def __str__(self) -> str:
-        # KeyError quotes its message; a user-facing error must read as plain text.
         return str(self.args[0]) if self.args else ""
+
+
+class RegistryError(_PlainKeyError):
+    """A factor group or candidate name is unknown, duplicated or unusable."""
+
+
+class UnknownNameError(_PlainKeyError):
+    """A preset, recipe or published genotype name that does not exist."""
 
 
 class SpaceError(FactorNASError, ValueError):

@@ -18,7 +18,7 @@ pdarts           3.4M     4.9M
 
 from __future__ import annotations
 
-from factornas.errors import FactorNASError
+from factornas.errors import UnknownNameError
 from factornas.space.genotype import Genotype, darts_factor_defaults, parse_darts_genotype
 
 #: DARTS first order (Liu et al., 2019).
@@ -88,19 +88,13 @@ PUBLISHED_TEXTS: dict[str, str] = {
 PUBLISHED = tuple(PUBLISHED_TEXTS)
 
 
-class UnknownGenotypeError(FactorNASError, KeyError):
-    """A published genotype name that does not exist."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 def published_genotype(name: str) -> Genotype:
     """The published genotype ``name``, with ReLU in front of every convolution."""
     try:
         text = PUBLISHED_TEXTS[name]
     except KeyError:
-        raise UnknownGenotypeError(
+        raise UnknownNameError(
             f"unknown published genotype {name!r}; choose one of: {', '.join(PUBLISHED)}"
         ) from None
     return parse_darts_genotype(text, default_factors=darts_factor_defaults())

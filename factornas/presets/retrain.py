@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from factornas.errors import FactorNASError
+from factornas.errors import UnknownNameError
 from factornas.evaluate.config import (
     NetworkConfig,
     NetworkKind,
@@ -67,16 +67,12 @@ RETRAIN_RECIPES: dict[str, Callable[[], RetrainConfig]] = {
 }
 
 
-class UnknownRecipeError(FactorNASError, KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 def retrain_recipe(name: str) -> RetrainConfig:
     """The recipe ``name``; an unknown name lists the recipes."""
     try:
         return RETRAIN_RECIPES[name]()
     except KeyError:
-        raise UnknownRecipeError(
+        raise UnknownNameError(
             f"unknown recipe {name!r}; choose one of: {', '.join(RETRAIN_RECIPES)}"
         ) from None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from factornas.presets.spaces import SPACE_PRESETS, UnknownPresetError, space_preset
-from factornas.search.config import SearchConfig
+from factornas.errors import UnknownNameError
+from factornas.presets.spaces import SPACE_PRESETS, space_preset
+from factornas.search.config import DataConfig, OptimizerConfig, SearchConfig
 
 
 def adarts_search() -> SearchConfig:
@@ -25,10 +26,58 @@ def flat40_search() -> SearchConfig:
     return SearchConfig(space=space_preset("flat40"))
 
 
+def pc_darts_search() -> SearchConfig:
+    """PC-DARTS on CIFAR-10, as its ``train_search.py``: the ``pc_darts`` space (K=4, edge
+    normalization), C=16, 8 cells, batch 256, 50 epochs, architecture steps from epoch 15 on;
+    SGD 0.1 → 0 cosine, momentum 0.9, wd 3e-4, clip 5; Adam 6e-4, betas (0.5, 0.999), wd 1e-3
+    for α and the edge weights (one level, one optimizer, as PC-DARTS); train split 50/50."""
+    return SearchConfig(
+        space=space_preset("pc_darts"),
+        batch_size=256,
+        epochs=50,
+        arch_warmup_epochs=15,
+        weights_optimizer=OptimizerConfig(
+            kind="sgd", lr=0.1, momentum=0.9, weight_decay=3e-4, schedule="cosine", lr_min=0.0
+        ),
+        arch_optimizer=OptimizerConfig(kind="adam", lr=6e-4, betas=(0.5, 0.999), weight_decay=1e-3),
+    )
+
+
+def apc_darts_search() -> SearchConfig:
+    """A-PC-DARTS searched directly on ImageNet (§4.3): the ``apc_darts`` space (K=2, edge
+    normalization) behind PC-DARTS's ImageNet stem, C=16, 8 cells, on class-balanced 10% /
+    2.5% samples of the ILSVRC2012 training folder at 224×224; 50 epochs, α and β (two Adams,
+    lr 6e-3, betas (0.5, 0.999), wd 1e-3; the edge weights step with α) from epoch 15 on; SGD
+    0.5 → 0 cosine, momentum 0.9, wd 3e-5, clip 5.
+
+    The batch of 1,024 is global: under ``torchrun --nproc_per_node=8`` (the paper's 8 GPUs)
+    each process takes 128 images per step; on fewer processes each takes more.
+    """
+    return SearchConfig(
+        space=space_preset("apc_darts"),
+        stem="imagenet",
+        data=DataConfig(
+            dataset="imagenet",
+            imagenet_train_fraction=0.1,
+            imagenet_val_fraction=0.025,
+            imagenet_image=224,
+        ),
+        batch_size=1024,
+        epochs=50,
+        arch_warmup_epochs=15,
+        weights_optimizer=OptimizerConfig(
+            kind="sgd", lr=0.5, momentum=0.9, weight_decay=3e-5, schedule="cosine", lr_min=0.0
+        ),
+        arch_optimizer=OptimizerConfig(kind="adam", lr=6e-3, betas=(0.5, 0.999), weight_decay=1e-3),
+    )
+
+
 SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
     "darts": darts_search,
     "adarts": adarts_search,
     "flat40": flat40_search,
+    "pc_darts": pc_darts_search,
+    "apc_darts": apc_darts_search,
 }
 
 
@@ -37,7 +86,7 @@ def search_preset(name: str) -> SearchConfig:
     try:
         return SEARCH_PRESETS[name]()
     except KeyError:
-        raise UnknownPresetError(
+        raise UnknownNameError(
             f"unknown search preset {name!r}; choose one of: {', '.join(SEARCH_PRESETS)}"
         ) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from factornas.errors import FactorNASError
+from factornas.errors import UnknownNameError
 from factornas.space.config import GroupSpec, SearchSpace
 
 
@@ -93,16 +93,12 @@ SPACE_PRESETS: dict[str, Callable[[], SearchSpace]] = {
 }
 
 
-class UnknownPresetError(FactorNASError, KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 def space_preset(name: str) -> SearchSpace:
     """The space of a named preset; an unknown name lists the presets."""
     try:
         return SPACE_PRESETS[name]()
     except KeyError:
-        raise UnknownPresetError(
+        raise UnknownNameError(
             f"unknown preset {name!r}; choose one of: {', '.join(SPACE_PRESETS)}"
         ) from None

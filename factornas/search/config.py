@@ -85,6 +85,25 @@ class DataConfig(BaseModel):
     imagenet_train_fraction: float = Field(0.1, gt=0, le=1)
     imagenet_val_fraction: float = Field(0.025, gt=0, le=1)
     imagenet_image: int = Field(224, gt=0)
+    imagenet_resize: int = Field(
+        256, gt=0, description="scoring the val split: shorter side, then a centred crop"
+    )
+    imagenet_mean: tuple[float, float, float] = Field(
+        (0.485, 0.456, 0.406), description="per-channel mean of ImageNet's training images"
+    )
+    imagenet_std: tuple[float, float, float] = Field((0.229, 0.224, 0.225))
+    workers: int = Field(
+        4, ge=0, description="ImageNet decoding processes per loader and rank (0: in-process)"
+    )
+
+    @model_validator(mode="after")
+    def _imagenet_crop_fits(self) -> DataConfig:
+        if self.dataset == "imagenet" and self.imagenet_image > self.imagenet_resize:
+            raise ValueError(
+                f"imagenet_image ({self.imagenet_image}) must not exceed imagenet_resize "
+                f"({self.imagenet_resize})"
+            )
+        return self
 
 
 class SearchConfig(BaseModel):

@@ -21,6 +21,7 @@ from factornas.data.load import load_image_arrays
 from factornas.errors import FactorNASError
 from factornas.runtime.distributed import DistContext
 from factornas.search.config import SearchConfig
+from factornas.search.imagenet_data import ImageNetSearchData
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -121,10 +122,14 @@ class ArraySearchData:
 def build_search_data(
     config: SearchConfig, dist: DistContext, device: torch.device, run_root: Path
 ) -> SearchData:
-    """Load the configured dataset and split its training set into search train/val."""
+    """Load the configured dataset and split its training set into search train/val.
+
+    ImageNet is sampled from its training folder and decoded on the fly
+    (:mod:`factornas.search.imagenet_data`); the other datasets load whole into memory.
+    """
     data = config.data
     if data.dataset == "imagenet":
-        raise FactorNASError("ImageNet search data is not available in this version")
+        return ImageNetSearchData(config, dist, device, run_root)
     arrays = load_image_arrays(
         data.dataset,
         data.root,

@@ -62,7 +62,7 @@ def build_network(config: SearchConfig, data: SearchData) -> SearchNetwork:
         num_classes=data.num_classes,
         in_channels=data.in_channels,
         arch_init_std=config.arch_init_std,
-        **({"stem": config.stem} if config.stem != "cifar" else {}),
+        stem=config.stem,
     )
     apply_frozen_levels(network, config)
     return network
@@ -82,10 +82,11 @@ def arch_softmax(network: SearchNetwork) -> dict[str, dict[str, list[list[float]
 
 
 def current_genotype(network: SearchNetwork) -> Genotype:
+    """The architecture the weights derive now; edge-normalization scales weigh edge strength
+    (PC-DARTS), as they weigh the edge outputs in the forward pass."""
     with torch.no_grad():
         weights = {ct: network.arch.weights(ct) for ct in network.space.cell_types}
-        scales = network.edge_scales() if hasattr(network, "edge_scales") else None
-        return derive_genotype(network.space, weights, scales)
+        return derive_genotype(network.space, weights, network.edge_scales())
 
 
 class Search:

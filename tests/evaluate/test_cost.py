@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from factornas.errors import UnknownNameError
 from factornas.evaluate.config import NetworkConfig
 from factornas.evaluate.cost import count_macs, network_cost, network_params, solve_width
 from factornas.evaluate.network import NetworkCIFAR
-from factornas.presets.published import PUBLISHED, UnknownGenotypeError, published_genotype
+from factornas.presets.published import PUBLISHED, published_genotype
 from factornas.presets.retrain import network_preset
 
 # The papers' rounding: one decimal of millions, auxiliary head excluded.
@@ -45,7 +46,7 @@ def test_every_published_genotype_parses_with_relu_convs() -> None:
             for _, edge in cell.edges():
                 conv = "conv" in edge.op
                 assert edge.factors == ({"activation": "relu"} if conv else {})
-    with pytest.raises(UnknownGenotypeError, match="choose one of: darts_v1, darts_v2"):
+    with pytest.raises(UnknownNameError, match="choose one of: darts_v1, darts_v2"):
         published_genotype("darts_v3")
 
 
