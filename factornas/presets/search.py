@@ -72,12 +72,25 @@ def apc_darts_search() -> SearchConfig:
     )
 
 
+def adarts_norm_search() -> SearchConfig:
+    """A-DARTS's CIFAR-10 search over three factors: op × activation × normalization."""
+    return SearchConfig(space=space_preset("adarts_norm"))
+
+
+def adarts_conv_search() -> SearchConfig:
+    """A-DARTS's CIFAR-10 search with convolutions factorized: four factor groups beside the op
+    group (conv type, kernel size, activation, normalization)."""
+    return SearchConfig(space=space_preset("adarts_conv"))
+
+
 SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
     "darts": darts_search,
     "adarts": adarts_search,
     "flat40": flat40_search,
     "pc_darts": pc_darts_search,
     "apc_darts": apc_darts_search,
+    "adarts_norm": adarts_norm_search,
+    "adarts_conv": adarts_conv_search,
 }
 
 

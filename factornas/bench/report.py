@@ -1,0 +1,347 @@
+"""The comparison's outputs: ``report.md`` and the figures, drawn from the results alone.
+
+Everything here reads the plain results dictionary that ``results.json`` holds (plus the run
+directories it names, for the weight trajectories), so a report can be redrawn from a finished
+comparison without rerunning anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from factornas.figures.backend import PlottingUnavailable, require_matplotlib, save
+from factornas.figures.history import candidate_names, read_history, trajectory_figure
+from factornas.space.genotype import Genotype
+
+FIGURES = "figures"
+
+
+# -- formatting ----------------------------------------------------------------------------------
+def stat(value: dict[str, Any] | None, digits: int = 1) -> str:
+    """``mean ± std`` of a :func:`~factornas.bench.compare.describe` result; ``—`` if empty."""
+    if not value or value.get("mean") is None:
+        return "—"
+    return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _agreement(arm: dict[str, Any], group: str | None) -> str:
+    """Edge agreement (``group`` None) or one factor's, ``fixed`` where the arm fixes it."""
+    agreement = arm["summary"]["stability"]
+    if group is None:
+        return f"{agreement['edge_agreement']:.2f}"
+    if group not in arm["searched_factors"]:
+        return "fixed"
+    value = agreement["factor_agreement"].get(group)
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """The main table: one row per arm, mean ± std over seeds."""
+    groups = results["factor_groups"]
+    header = [
+        "arm",
+        "what",
+        "step (s)",
+        "peak RSS (MiB)",
+        "supernet val top-1 (%)",
+        "retrained test top-1 (%)",
+        "edge agreement",
+        *(f"{g} agreement" for g in groups),
+    ]
+    rows = []
+    for arm in results["arms"]:
+        summary = arm["summary"]
+        rows.append(
+            [
+                f"`{arm['key']}`",
+                arm["description"],
+                stat(summary["step_seconds"], 2),
+                stat(summary["peak_rss_mib"], 0),
+                stat(summary["val_top1"]),
+                stat(summary["test_top1"]),
+                _agreement(arm, None),
+                *(_agreement(arm, g) for g in groups),
+            ]
+        )
+    return _table(header, rows)
+
+
+def _per_seed_table(results: dict[str, Any]) -> str:
+    header = [
+        "arm",
+        "seed",
+        "step (s)",
+        "peak RSS (MiB)",
+        "RSS above start (MiB)",
+        "search wall (s)",
+        "search CPU (s)",
+        "supernet val top-1 (%)",
+        "retrained params",
+        "test top-1 (%)",
+        "skip in normal",
+    ]
+    rows = []
+    for arm in results["arms"]:
+        for run in arm["runs"]:
+            search, retrain = run["search"], run["retrain"]
+            process = search["process"] or {}
+            peak, start = process.get("peak_rss_bytes"), process.get("start_rss_bytes")
+            rows.append(
+                [
+                    f"`{arm['key']}`",
+                    str(run["seed"]),
+                    _number(search["step_seconds"], 2),
+                    _number(peak / 2**20 if peak else None, 0),
+                    _number((peak - start) / 2**20 if peak and start else None, 0),
+                    _number(process.get("wall_seconds"), 0),
+                    _number(process.get("cpu_seconds"), 0),
+                    _number(search["val_top1"]),
+                    f"{retrain['params']:,}",
+                    _number(retrain["test_top1"]),
+                    "yes" if search["skip_connect_in_normal"] else "no",
+                ]
+            )
+    return _table(header, rows)
+
+
+def _stability_table(results: dict[str, Any]) -> str:
+    groups = results["factor_groups"]
+    header = ["arm", "pairs", "edge agreement per pair", *(f"{g} per pair" for g in groups)]
+    rows = []
+    for arm in results["arms"]:
+        agreement = arm["summary"]["stability"]
+        cells = [
+            f"`{arm['key']}`",
+            str(agreement["pairs"]),
+            ", ".join(f"{v:.2f}" for v in agreement["pair_edge_agreement"]),
+        ]
+        for group in groups:
+            if group not in arm["searched_factors"]:
+                cells.append("fixed")
+                continue
+            values = agreement["pair_factor_agreement"].get(group, [])
+            cells.append(", ".join("n/a" if v is None else f"{v:.2f}" for v in values))
+        rows.append(cells)
+    return _table(header, rows)
+
+
+def _genotype_lines(results: dict[str, Any]) -> str:
+    lines = []
+    for arm in results["arms"]:
+        for run in arm["runs"]:
+            genotype = Genotype.model_validate(run["search"]["genotype"])
+            for cell_type in ("normal", "reduce"):
+                nodes = [
+                    f"{i + 2}: " + ", ".join(f"{e.label()} ← {e.source}" for e in edges)
+                    for i, edges in enumerate(genotype.cell(cell_type).nodes)
+                ]
+                lines.append(
+                    f"{arm['key']:<18} seed {run['seed']} {cell_type:<6}  " + " | ".join(nodes)
+                )
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def _sizes_table(results: dict[str, Any]) -> str:
+    sizes = results["settings"]["sizes"]
+    keys = sorted(set(sizes["search"]) | set(sizes["retrain"]))
+
+    def cell(part: str, key: str) -> str:
+        if key not in sizes[part]:
+            return "—"
+        return "all" if sizes[part][key] is None else str(sizes[part][key])
+
+    rows = [[k, cell("search", k), cell("retrain", k)] for k in keys]
+    return _table(["size", "search", "retraining"], rows)
+
+
+def _machine_lines(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    load = " / ".join(
+        ", ".join(f"{x:.1f}" for x in machine[k])
+        for k in ("load_average_start", "load_average_end")
+        if k in machine
+    )
+    env = ", ".join(f"{k}={v}" for k, v in sorted(machine["environment"].items())) or "none"
+    memory = machine["memory_gib"]
+    return "\n".join(
+        [
+            f"- CPU: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs "
+            f"({machine['usable_cpus']} usable), {_number(memory)} GiB memory",
+            f"- torch {machine['torch']}, Python {machine['python']}, {machine['platform']}",
+            f"- torch threads per run: {machine['threads_per_run']}; runs one at a time, each in "
+            "its own process",
+            f"- load average (1, 5, 15 min) at start / end: {load}",
+            f"- threading and allocator environment: {env}",
+        ]
+    )
+
+
+def render_report(results: dict[str, Any]) -> str:
+    """``report.md``: main table, per-seed numbers, agreement, genotypes, figures, machine."""
+    settings = results["settings"]
+    arms = results["arms"]
+    summaries = [p for p in results["figures"] if Path(p).parent.name == FIGURES]
+    figures = "\n\n".join(f"![{Path(p).stem}]({p})" for p in summaries)
+    trajectories = [p for p in results["figures"] if p not in summaries]
+    if trajectories:
+        figures += (
+            "\n\nSoftmax weights by epoch, seed 0, per arm, cell type and group:\n\n"
+            + "\n".join(f"- [{p}]({p})" for p in trajectories)
+        )
+    if results["figures_note"]:
+        figures = results["figures_note"]
+    reused = results["runs_reused"]
+    timing = (
+        f"**Wall time:** {results['wall_seconds']:.0f} s for this invocation "
+        f"({reused} of {results['runs_total']} runs reused from an earlier one); the runs' own "
+        f"processes took {results['run_wall_seconds_total']:.0f} s in total."
+    )
+    return "\n".join(
+        [
+            f"# bench compare: `{settings['space']}` against "
+            + ", ".join(f"`{a['key']}`" for a in arms[1:]),
+            "",
+            f"**Command:** `{results['command']}`",
+            "",
+            timing,
+            "",
+            f"Mode `{settings['mode']}`, {settings['seeds']} seeds per arm (0 to "
+            f"{settings['seeds'] - 1}), Fashion-MNIST; every arm gets the same data and budget. "
+            "Mean ± sample standard deviation over seeds; agreement is the mean over seed pairs. "
+            "See docs/benchmarks.md for what each number measures.",
+            "",
+            "## Results",
+            "",
+            summary_table(results),
+            "",
+            "`step`: median seconds of one search step (a weight step and every architecture "
+            "level's step), from the search's `metrics.jsonl`. `peak RSS`: peak resident memory "
+            "of the process that ran the search (one process per search). `edge agreement`: "
+            "fraction of kept edges with the same source and op in two seeds' genotypes; a "
+            "factor's agreement counts only edges that agree on the op; `fixed`: the arm does "
+            "not search that factor.",
+            "",
+            "## Per seed",
+            "",
+            _per_seed_table(results),
+            "",
+            "## Agreement per seed pair",
+            "",
+            "Pairs in the order (0, 1), (0, 2), …, (1, 2), …; both cell types pooled.",
+            "",
+            _stability_table(results),
+            "",
+            "## Derived genotypes",
+            "",
+            "Per intermediate node: the kept edges as `op · factors ← source node`.",
+            "",
+            _genotype_lines(results),
+            "",
+            "## Figures",
+            "",
+            figures or "none",
+            "",
+            "## Sizes",
+            "",
+            _sizes_table(results),
+            "",
+            "The search's `subset` is split 50/50 into search-train and search-val; the "
+            "retraining's images come from the training split, its `test_subset` from the test "
+            "split.",
+            "",
+            "## Machine",
+            "",
+            _machine_lines(results),
+            "",
+        ]
+    )
+
+
+# -- figures -------------------------------------------------------------------------------------
+def _bar_panel(ax: Any, arms: list[dict[str, Any]], key: str, title: str, ylabel: str) -> None:
+    """One bar per arm at the mean, the std as an error bar, and every seed as a dot."""
+    names = [a["key"] for a in arms]
+    means = [a["summary"][key]["mean"] or 0.0 for a in arms]
+    stds = [a["summary"][key]["std"] or 0.0 for a in arms]
+    ax.bar(range(len(arms)), means, yerr=stds, capsize=4, color="#9ecae1", edgecolor="#3182bd")
+    for i, arm in enumerate(arms):
+        values = arm["summary"][key]["values"]
+        ax.plot([i] * len(values), values, "o", color="#08519c", markersize=3.5)
+    ax.set_xticks(range(len(arms)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _summary_figure(results: dict[str, Any], panels: list[tuple[str, str, str]], title: str) -> Any:
+    figure_module = require_matplotlib()
+    arms = results["arms"]
+    figure = figure_module.Figure(
+        figsize=(1.2 + 2.6 * len(panels) + 0.35 * len(arms) * len(panels), 3.4),
+        layout="constrained",
+    )
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (key, panel_title, ylabel) in zip(axes, panels, strict=True):
+        _bar_panel(ax, arms, key, panel_title, ylabel)
+    seeds = results["settings"]["seeds"]
+    figure.suptitle(f"{title} (mean ± std over {seeds} seeds; dots: seeds)", fontsize=10)
+    return figure
+
+
+def write_figures(out: Path, results: dict[str, Any]) -> tuple[list[str], str | None]:
+    """Accuracy and cost per arm, and the first seed's weight trajectories per arm and group
+    (``arch/<arm>/<cell type>_<group>.png``).
+
+    Returns the written paths (relative to ``out``) and, when matplotlib is missing, a note
+    saying so: the numbers are the point of the comparison, the pictures an extra.
+    """
+    try:
+        require_matplotlib()
+    except PlottingUnavailable as error:
+        return [], f"No figures: {error}."
+    folder = out / FIGURES
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    accuracy = _summary_figure(
+        results,
+        [
+            ("val_top1", "supernet, validation split", "top-1 (%)"),
+            ("test_top1", "retrained, test split", "top-1 (%)"),
+        ],
+        "Accuracy per arm",
+    )
+    written += save(accuracy, folder / "accuracy", ("png",))
+    cost = _summary_figure(
+        results,
+        [
+            ("step_seconds", "search step (median)", "seconds"),
+            ("peak_rss_mib", "peak RSS of the search process", "MiB"),
+        ],
+        "Search cost per arm",
+    )
+    written += save(cost, folder / "cost", ("png",))
+    for arm in results["arms"]:
+        run_dir = out / arm["runs"][0]["search"]["run_dir"]
+        history = read_history(run_dir / "metrics.jsonl")
+        names = candidate_names(run_dir / "config.json")
+        arm_folder = folder / "arch" / arm["key"]
+        arm_folder.mkdir(parents=True, exist_ok=True)
+        for cell_type in history.cell_types:
+            for group in history.groups(cell_type):
+                figure = trajectory_figure(history, cell_type, group, names)
+                stem = arm_folder / f"{cell_type}_{group}"
+                written += save(figure, stem, ("png",), tight=False)
+    return [str(p.relative_to(out)) for p in written], None

@@ -1,0 +1,14 @@
+"""``factornas bench``: benchmarks comparing search spaces; each benchmark is a sub-subcommand
+that registers itself on the ``bench`` parser."""
+
+from __future__ import annotations
+
+import argparse
+
+from factornas.bench.compare import register_compare
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("bench", help="compare search spaces: cost, accuracy, stability")
+    benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    register_compare(benches)
