@@ -21,6 +21,7 @@ from factornas.bench.compare import (
     settings_from_args,
 )
 from factornas.bench.stability import compare_genotypes, stability
+from factornas.cli import main
 from factornas.data import make_fake_fashion_mnist
 from factornas.errors import FactorNASError
 from factornas.presets.spaces import space_preset
@@ -179,6 +180,15 @@ def test_arms_derive_from_the_space() -> None:
 def test_bad_baselines_say_what_exists(baselines: tuple[str, ...], message: str) -> None:
     with pytest.raises(FactorNASError, match=message):
         build_arms("adarts", baselines)
+
+
+def test_factornas_bench_compare_refuses_two_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "compare", "--space", "adarts", "--seeds", "2", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "at least 3 seeds" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_cli_asks_for_three_seeds() -> None:

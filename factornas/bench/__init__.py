@@ -1,0 +1,1 @@
+"""Benchmarks comparing search spaces: ``factornas bench compare`` (cost, accuracy, stability)."""
