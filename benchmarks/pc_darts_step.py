@@ -1,6 +1,8 @@
 """PC-DARTS vs A-PC-DARTS: seconds per search step on CIFAR-shaped random tensors.
 
-Run: ``OMP_NUM_THREADS=2 python benchmarks/pc_darts_step.py`` (options: ``--help``).
+Run: ``OMP_NUM_THREADS=1 python benchmarks/pc_darts_step.py`` (options: ``--help``). On a
+machine shared with other jobs, one thread per process gives steady times; two OpenMP threads
+on two busy cores made the same step 2–10× slower and erratic.
 
 Both spaces use partial channels K=4 and edge normalization (the ``pc_darts`` space preset);
 A-PC-DARTS adds the nine activations (β) to it. One step is one iteration of Algorithm 1 after

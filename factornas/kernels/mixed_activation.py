@@ -145,6 +145,8 @@ def rrelu_levels(like: Tensor, seed: int) -> Tensor:
     serial loop whose per-element overhead dominates, so this takes about 60 % of the time
     of ``uniform_``. Levels are drawn for every element (only those at ``x <= 0`` are used)
     because sampling only the negative ones needs a boolean compaction that costs more.
+    The k-th draw goes to the k-th element *in memory order* (channels-last or contiguous),
+    so the levels come out in ``like``'s layout without a transposing copy.
     """
     generator = torch.Generator(device=like.device)
     generator.manual_seed(seed)
@@ -153,12 +155,28 @@ def rrelu_levels(like: Tensor, seed: int) -> Tensor:
     halves = bits.random_(generator=generator).view(torch.int32)[:count]
     halves.bitwise_and_(2**RRELU_BITS - 1)
     dtype = _compute_dtype(like.dtype)
-    if dtype == torch.float32 and like.is_contiguous():
+    order = _memory_order(like)
+    physical = [like.shape[d] for d in order]
+    inverse = [order.index(d) for d in range(like.dim())]
+    if dtype == torch.float32:
         # Same item size: convert in place (an element-wise, index-aligned copy is safe on
         # fully overlapping memory) and skip allocating another tensor of x's size.
-        return halves.view(torch.float32).copy_(halves).view(like.shape)
-    levels = torch.empty_like(like, dtype=dtype)
-    return levels.copy_(halves.view(like.shape))
+        levels = halves.view(torch.float32).copy_(halves)
+    else:
+        levels = torch.empty(count, dtype=dtype, device=like.device).copy_(halves)
+    return levels.view(physical).permute(inverse)
+
+
+def _memory_order(like: Tensor) -> tuple[int, ...]:
+    """``like``'s dimensions from outermost to innermost in memory: NHWC for a channels-last
+    4-D tensor (the supernet's layout on CPU), the logical order otherwise."""
+    if (
+        like.dim() == 4
+        and like.is_contiguous(memory_format=torch.channels_last)
+        and not like.is_contiguous()
+    ):
+        return (0, 2, 3, 1)
+    return tuple(range(like.dim()))
 
 
 def rrelu_slopes(like: Tensor, lower: float, upper: float, seed: int) -> Tensor:

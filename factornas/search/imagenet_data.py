@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,49 @@ def search_file_lists(
     return train, val
 
 
+@dataclass(frozen=True)
+class _Decoding:
+    """How batches are decoded and where they go.
+
+    Kept apart from :class:`ImageNetSearchData` so that a live batch generator does not
+    reference the data object: a reference cycle would leave the loader to the garbage
+    collector, whose teardown order makes worker shutdown wait out its 5 s timeout.
+    """
+
+    workers: int
+    device: torch.device
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def load(self, images: _KeyedImages, batches: Iterable[list[Key]]) -> Iterator[Batch]:
+        """Decode ``batches`` in worker processes and normalize them on the device."""
+        loader = DataLoader(
+            images,
+            batch_sampler=batches,
+            num_workers=self.workers,
+            collate_fn=_collate,
+            pin_memory=self.device.type == "cuda",
+        )
+        for batch in loader:
+            if isinstance(batch, DataError):
+                raise DataError(str(batch)) from None
+            x, y = batch
+            x = x.to(self.device, non_blocking=True)
+            yield (
+                normalize_batch(x, mean=self.mean, std=self.std),
+                y.to(self.device, non_blocking=True),
+            )
+
+
+def _cycling_keys(order: dict[str, Any], state: dict[str, Any]) -> Iterator[list[Key]]:
+    """The validation stream's batches from ``state`` on, each index keyed by its pass."""
+    feed = CyclingBatches(**order)
+    feed.load_state_dict(state)
+    while True:
+        index = feed.next()
+        yield [(feed.epoch, i) for i in index.tolist()]
+
+
 class ImageNetSearchData:
     """The :class:`~factornas.search.data.SearchData` of a direct ImageNet search.
 
@@ -166,11 +210,15 @@ class ImageNetSearchData:
         train, val = search_file_lists(config, dist, Path(run_root))
         self.config = config
         self.dist = dist
-        self.device = device
         self.num_classes = len(train.classes)
         self.in_channels = 3
-        # Workers beyond this process's CPUs only oversubscribe them (and make torch warn).
-        self.workers = min(data.workers, _available_cpus())
+        self.decoding = _Decoding(
+            # Workers beyond this process's CPUs only oversubscribe them (and make torch warn).
+            workers=min(data.workers, _available_cpus()),
+            device=device,
+            mean=data.imagenet_mean,
+            std=data.imagenet_std,
+        )
         size, resize = data.imagenet_image, data.imagenet_resize
         # As PC-DARTS, architecture steps see training-style augmented validation images;
         # only the per-epoch score uses the deterministic evaluation view.
@@ -199,26 +247,6 @@ class ImageNetSearchData:
         self.val_consumed = CyclingBatches(**self.val_order_args)
         self._val_stream: Iterator[Batch] | None = None
 
-    def _load(self, images: _KeyedImages, batches: Iterable[list[Key]]) -> Iterator[Batch]:
-        """Decode ``batches`` in worker processes and normalize them on the device."""
-        loader = DataLoader(
-            images,
-            batch_sampler=batches,
-            num_workers=self.workers,
-            collate_fn=_collate,
-            pin_memory=self.device.type == "cuda",
-        )
-        data = self.config.data
-        for batch in loader:
-            if isinstance(batch, DataError):
-                raise DataError(str(batch)) from None
-            x, y = batch
-            x = x.to(self.device, non_blocking=True)
-            yield (
-                normalize_batch(x, mean=data.imagenet_mean, std=data.imagenet_std),
-                y.to(self.device, non_blocking=True),
-            )
-
     def train_batches(self, epoch: int, start_step: int, rng: torch.Generator) -> Iterator[Batch]:
         """This rank's batches ``start_step..`` of ``epoch``; the skipped ones are not read.
 
@@ -228,21 +256,13 @@ class ImageNetSearchData:
             [(epoch, i) for i in index.tolist()]
             for index in self.train_order.iter_epoch(epoch, start_step)
         ]
-        yield from self._load(self.train_images, batches)
-
-    def _val_keys(self, state: dict[str, Any]) -> Iterator[list[Key]]:
-        feed = CyclingBatches(**self.val_order_args)
-        feed.load_state_dict(state)
-        while True:
-            index = feed.next()
-            yield [(feed.epoch, i) for i in index.tolist()]
+        yield from self.decoding.load(self.train_images, batches)
 
     def next_val_batch(self, rng: torch.Generator) -> Batch:
         """The next batch of the endless, checkpointed validation stream (``rng`` unused)."""
         if self._val_stream is None:
-            self._val_stream = self._load(
-                self.val_images, self._val_keys(self.val_consumed.state_dict())
-            )
+            keys = _cycling_keys(self.val_order_args, self.val_consumed.state_dict())
+            self._val_stream = self.decoding.load(self.val_images, keys)
         batch = next(self._val_stream)
         self.val_consumed.next()
         return batch
@@ -256,7 +276,7 @@ class ImageNetSearchData:
             share = torch.arange(start, min(start + size, n)).tensor_split(self.dist.world_size)
             if len(share[self.dist.rank]):
                 batches.append([(0, i) for i in share[self.dist.rank].tolist()])
-        yield from self._load(self.eval_images, batches)
+        yield from self.decoding.load(self.eval_images, batches)
 
     def val_stream_state(self) -> dict[str, Any]:
         return self.val_consumed.state_dict()
