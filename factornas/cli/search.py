@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def _frozen_levels(args: argparse.Namespace) -> list[LevelConfig]:
 def config_from_args(args: argparse.Namespace) -> SearchConfig:
     """The preset's config with every given flag applied, validated as a whole."""
     base = search_preset(args.preset)
-    data: dict[str, Any] = {"dataset": args.dataset, "root": args.data}
+    data: dict[str, Any] = {"root": args.data}
+    if args.dataset is not None:
+        data["dataset"] = args.dataset
     if args.subset is not None:
         data["subset"] = args.subset
     updates: dict[str, Any] = {
@@ -116,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         show_progress=not args.no_progress,
     )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports for everyone
     console = Console()
     console.print(f"genotype written to {result.run_dir / 'genotype.json'}")
     console.print(result.genotype.to_darts_string(), soft_wrap=True)

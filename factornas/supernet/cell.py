@@ -57,9 +57,11 @@ class SearchCell(nn.Module):
         ``edge_scale`` (PC-DARTS edge normalization) scales each edge's output."""
         if s1.device.type == "cpu":
             # oneDNN's depthwise and 1×1 convolutions, pools and BN run about twice as fast on
-            # NHWC as on NCHW on CPU; every op keeps the layout, so only the first cell copies.
-            s0 = s0.contiguous(memory_format=torch.channels_last)
+            # NHWC as on NCHW on CPU; every op keeps the layout, so only the first cell copies
+            # (once: the CIFAR stem hands it one tensor as both inputs).
+            same = s0 is s1
             s1 = s1.contiguous(memory_format=torch.channels_last)
+            s0 = s1 if same else s0.contiguous(memory_format=torch.channels_last)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(self.topology.steps):
