@@ -263,7 +263,7 @@ def test_search_presets_carry_the_papers_constants() -> None:
 @pytest.mark.slow
 @pytest.mark.xfail(
     reason="known bug: in a fresh venv (latest Pillow from PyPI) a DataLoader worker forked from "
-    "a gloo rank aborts with 'double free or corruption'; passes with Debian's Pillow",
+    "a gloo rank aborts with 'double free or corruption' (it passes in the development env)",
     strict=False,
 )
 def test_two_processes_search_imagenet_with_identical_architecture(tmp_path: Path) -> None:
