@@ -32,20 +32,27 @@ class ReLUConvBN(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """Halve the resolution with two offset stride-2 1×1 convs so no pixel is dropped."""
+    """Halve the resolution with two offset stride-2 1×1 convs so no pixel is dropped.
+
+    A stride-2 1×1 conv is written as a 1×1 conv of the even (odd) rows and columns: the same
+    numbers and parameters, but it keeps clear of oneDNN's stride-2 1×1 convolution, whose
+    backward pass corrupts the heap on channels-last inputs with few channels (torch 2.13 CPU:
+    4 or 8 channels at 48×48 and above abort the process, e.g. an ImageNet-stem search at C=4).
+    """
 
     def __init__(self, c_in: int, c_out: int, affine: bool) -> None:
         super().__init__()
         if c_out % 2:
             raise ValueError(f"FactorizedReduce needs an even channel count, got {c_out}")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+        even, odd = x[:, :, ::2, ::2], x[:, :, 1::2, 1::2]
+        return self.bn(torch.cat([self.conv_1(even), self.conv_2(odd)], dim=1))
 
 
 class SepConv(nn.Module):

@@ -81,6 +81,16 @@ def arch_softmax(network: SearchNetwork) -> dict[str, dict[str, list[list[float]
     return out
 
 
+def edge_scales_record(network: SearchNetwork) -> dict[str, list[float]] | None:
+    """PC-DARTS's softmaxed edge-normalization weights per cell type (one value per edge, in
+    supernet edge order), or ``None`` when the space does not normalize edges."""
+    with torch.no_grad():
+        scales = network.edge_scales()
+    if scales is None:
+        return None
+    return {cell_type: values.cpu().tolist() for cell_type, values in scales.items()}
+
+
 def current_genotype(network: SearchNetwork) -> Genotype:
     """The architecture the weights derive now; edge-normalization scales weigh edge strength
     (PC-DARTS), as they weigh the edge outputs in the forward pass."""
@@ -213,6 +223,7 @@ class Search:
             "val_acc": val_acc,
             "lr": self.optimizer.weight_lr,
             "arch": arch_softmax(self.network),
+            "edge_scales": edge_scales_record(self.network),
             "genotype": genotype.model_dump(mode="json"),
             "skip_connect_in_normal": has_skip_connect(genotype),
             "step_seconds": statistics.median(step_times) if step_times else None,
@@ -249,6 +260,7 @@ class Search:
                     "epochs": self.config.epochs,
                     "world_size": self.dist.world_size,
                     "rank_arch_max_diff": divergence,
+                    "edge_scales": edge_scales_record(self.network),
                 }
             )
         epochs = read_metrics(self.run.metrics_path) if self.dist.is_main else []

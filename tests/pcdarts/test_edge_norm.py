@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from factornas.presets.spaces import space_preset
+from factornas.search.loop import edge_scales_record
 from factornas.space import SearchSpace
 from factornas.space.derive import derive_genotype
 from factornas.space.size import arch_parameter_count
@@ -136,3 +139,17 @@ def test_edge_weights_start_near_uniform_and_leave_alpha_init_alone(
     )
     torch.testing.assert_close(scales["normal"], uniform, atol=1e-2, rtol=0)
     assert isinstance(pc.arch.edge_norm["normal"], nn.Parameter)
+
+
+def test_search_records_the_softmaxed_edge_weights(pc_darts: SearchSpace) -> None:
+    """metrics.jsonl and summary.json log what derivation uses: per node, weights summing to 1."""
+    net = _tiny(pc_darts)
+    logits = _set_edge_norm(net)
+    record = edge_scales_record(net)
+    assert record is not None and set(record) == set(logits)
+    for cell_type, value in logits.items():
+        assert len(record[cell_type]) == 14
+        for start, end in NODE_EDGES:
+            exp = value[start:end].exp()
+            assert record[cell_type][start:end] == pytest.approx((exp / exp.sum()).tolist())
+    assert edge_scales_record(_tiny(space_preset("darts"))) is None

@@ -261,11 +261,6 @@ def test_search_presets_carry_the_papers_constants() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known bug: in a fresh venv (latest Pillow from PyPI) a DataLoader worker forked from "
-    "a gloo rank aborts with 'double free or corruption' (it passes in the development env)",
-    strict=False,
-)
 def test_two_processes_search_imagenet_with_identical_architecture(tmp_path: Path) -> None:
     root = make_fake_imagenet(tmp_path / "ilsvrc", classes=4, images_per_class=40, size=48)
     out = tmp_path / "run"
@@ -283,7 +278,11 @@ def test_two_processes_search_imagenet_with_identical_architecture(tmp_path: Pat
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2
     assert summary["rank_arch_max_diff"] == 0.0
+    scales = summary["edge_scales"]
+    assert set(scales) == {"normal", "reduce"} and all(len(v) == 14 for v in scales.values())
+    assert sum(scales["normal"][:2]) == pytest.approx(1.0)
     Genotype.load(out / "genotype.json")
     assert read_file_list(out / TRAIN_FILES).classes == tuple(f"n{k:08d}" for k in range(4))
     epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == [0, 1]
+    assert epochs[-1]["edge_scales"] == scales
