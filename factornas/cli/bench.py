@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 
 from factornas.bench.compare import register_compare
+from factornas.bench.cost import register_cost
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="compare search spaces: cost, accuracy, stability")
     benches = parser.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     register_compare(benches)
+    register_cost(benches)

@@ -10,7 +10,10 @@ group is one further level, trained on the validation split with its own optimiz
 * *joint* schedule: one validation pass, every active level steps from it.
 
 Gradients are asked for exactly the tensors that step (``torch.autograd.grad``), so the weight
-step computes no architecture gradients and the architecture step no weight gradients.
+step computes no architecture gradients and the architecture step no weight gradients; and each
+forward pass is recorded with the tensors that do not step marked constant (:func:`_constant`),
+so autograd neither saves what only their gradients would need nor records the ops in front of
+the first tensor that steps.
 
 Second order (``order="second"``) replaces ∇λ L_val(ω, λ) by DARTS's unrolled hypergradient
 ∇λ L_val(ω', λ) − ξ ∇²λω L_train(ω, λ) ∇ω' L_val(ω', λ) with the look-ahead
@@ -21,7 +24,8 @@ taken by central finite differences; it works for every level.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from factornas.kernels.allocator import keep_freed_memory
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -98,6 +103,7 @@ class MultiLevelOptimizer:
         config: SearchConfig,
         reduce_grads: GradReducer = _no_reduce,
     ) -> None:
+        keep_freed_memory()  # every step reallocates gigabytes: reuse mapped pages (DESIGN §4)
         self.network = network
         self.config = config
         self.reduce_grads = reduce_grads
@@ -137,7 +143,8 @@ class MultiLevelOptimizer:
     def step(self, train: Batch, val: Batch, epoch: int, step: int) -> StepStats:
         """ω on ``train``, then the active architecture levels on ``val``."""
         x, y = train
-        logits = self.network(x)
+        with _constant(self.network.arch_parameters()):
+            logits = self.network(x)
         loss = F.cross_entropy(logits, y)
         _assign(self.weights, self.reduce_grads(list(torch.autograd.grad(loss, self.weights))))
         if self.config.grad_clip is not None:
@@ -159,7 +166,10 @@ class MultiLevelOptimizer:
         params = [p for level in levels for p in level.params]
         if self.config.order == "first":
             x, y = val
-            loss = F.cross_entropy(self.network(x), y)
+            stepping = {id(p) for p in params}
+            with _constant(p for p in self.network.parameters() if id(p) not in stepping):
+                logits = self.network(x)
+            loss = F.cross_entropy(logits, y)
             grads = list(torch.autograd.grad(loss, params))
             value = float(loss.detach())
         else:
@@ -232,6 +242,27 @@ class MultiLevelOptimizer:
         self.weight_optimizer.load_state_dict(state["weights"])
         for level in self.levels:
             level.optimizer.load_state_dict(state["levels"][level.name])
+
+
+@contextmanager
+def _constant(params: Iterable[nn.Parameter]) -> Iterator[None]:
+    """Record a forward pass as if ``params`` were constants; restore them afterwards.
+
+    For every op autograd saves what the gradients of its grad-requiring inputs need: each
+    ``α_o · o(x)`` of a mixed edge keeps ``o(x)`` for α's gradient, for instance, and an op
+    whose inputs all come before the first tensor that steps is recorded at all only because
+    the weights require grad. A pass differentiated w.r.t. other tensors never uses either, so
+    switching ``requires_grad`` off for its forward saves that memory and work and leaves the
+    gradients it asks for unchanged (bit for bit).
+    """
+    switched = [p for p in params if p.requires_grad]
+    for p in switched:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in switched:
+            p.requires_grad_(True)
 
 
 def _assign(params: Sequence[nn.Parameter], grads: Sequence[torch.Tensor]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from factornas.factors.base import Candidate, OpContext, Placement
+from factornas.factors.base import OpContext, Placement
 from factornas.space.config import CellFactors, ResolvedFactor
 from factornas.supernet.path import build_candidate, op_context
 
@@ -70,7 +70,12 @@ class MixedEdge(nn.Module):
             self.slots[inner.name] = WeightSlot()
 
         used_inputs: set[str] = set()
-        self.plans: list[tuple[int, Candidate, tuple[ResolvedFactor, ...], list[tuple]]] = []
+        # One entry per non-zero op: its index in the op weights, input factors, variant
+        # combinations, and its modules (also registered below under their state-dict names;
+        # holding them here spares forward a name lookup per op).
+        self.plans: list[
+            tuple[int, tuple[ResolvedFactor, ...], list[tuple], nn.ModuleList, nn.ModuleDict]
+        ] = []
         self.ops = nn.ModuleDict()
         self.outputs = nn.ModuleDict()
         for index, op in enumerate(cell.op.candidates):
@@ -96,8 +101,7 @@ class MixedEdge(nn.Module):
                 ctx = op_context(base, values, inner_factory)
                 modules.append(build_candidate(cell.op.group, op, ctx))
                 combos.append(tuple((f.name, i) for f, i in zip(variants, combo, strict=True)))
-            self.ops[_key(op.name)] = modules
-            self.outputs[_key(op.name)] = nn.ModuleDict(
+            output_mixtures = nn.ModuleDict(
                 {
                     f.name: nn.ModuleList(
                         build_candidate(f.group, c, channels) for c in f.candidates
@@ -105,7 +109,9 @@ class MixedEdge(nn.Module):
                     for f in outputs
                 }
             )
-            self.plans.append((index, op, inputs, combos))
+            self.ops[_key(op.name)] = modules
+            self.outputs[_key(op.name)] = output_mixtures
+            self.plans.append((index, inputs, combos, modules, output_mixtures))
 
         self.inputs = nn.ModuleDict(
             {
@@ -132,9 +138,11 @@ class MixedEdge(nn.Module):
         for name, slot in self.slots.items():
             slot.value = weights.get(name)
         op_weights = weights.get(self.cell.op.name)
+        # One autograd node for all the per-op weights instead of one indexing node per op.
+        op_scales = None if op_weights is None else op_weights.unbind()
         cache: dict[tuple[str, ...], torch.Tensor] = {}
         total: torch.Tensor | None = None
-        for index, op, inputs, combos in self.plans:
+        for index, inputs, combos, modules, output_mixtures in self.plans:
             h, key = x, ()
             for factor in inputs:
                 key = (*key, factor.name)
@@ -143,11 +151,17 @@ class MixedEdge(nn.Module):
                         factor, h, weights.get(factor.name), self.inputs[factor.name]
                     )
                 h = cache[key]
-            y = self._run_variants(h, combos, self.ops[_key(op.name)], weights)
-            for name, modules in self.outputs[_key(op.name)].items():
-                y = self._mix(self._factors[name], y, weights.get(name), modules)
-            term = y if op_weights is None else op_weights[index] * y
-            total = term if total is None else total + term
+            y = self._run_variants(h, combos, modules, weights)
+            for name, mixture in output_mixtures.items():
+                y = self._mix(self._factors[name], y, weights.get(name), mixture)
+            if op_scales is None:
+                total = y if total is None else total + y
+            elif total is None:
+                total = op_scales[index] * y
+            else:
+                # Accumulate in place into the product this edge allocated (nothing saves it):
+                # one pass per op instead of a product and a sum, each a fresh tensor.
+                total.addcmul_(op_scales[index], y)
         if total is None:  # every op is the zero op
             return x[:, :, :: self.stride, :: self.stride].mul(0.0)
         return total

@@ -1,0 +1,238 @@
+"""``factornas bench cost``: seconds and memory of one search step, preset against preset.
+
+The paper's cost claim is relative (A-DARTS needs "20% extra search time" over DARTS, and
+factorizing is what keeps the flat twin's cost away), so the harness reports every preset's
+median step time and peak memory together with their ratios to the first preset.
+
+Each preset runs in a fresh process (:mod:`factornas.bench.cost_worker`): its peak memory is
+the growth of that process's peak resident set over the steps (everything the steps allocate:
+saved activations, gradients, optimizer state, allocator slack; not the interpreter, torch or
+the supernet's weights). A busy machine slows whatever runs at the time, so the timed steps are
+spread over ``rounds`` rounds of one process per preset, the preset order rotating from round to
+round, and each preset's time is the median over all its timed steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from factornas.bench.compare import describe_machine
+from factornas.errors import FactorNASError
+from factornas.presets.search import search_preset
+
+Schedule = Literal["sequential", "joint"]
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """One cost benchmark: the presets and the search shape they are timed at."""
+
+    presets: tuple[str, ...]
+    channels: int = 16
+    layers: int = 8
+    batch_size: int = 64
+    steps: int = 3
+    warmup: int = 1
+    schedule: Schedule = "joint"
+    rounds: int = 1
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.presets:
+            raise FactorNASError("give at least one preset, e.g. --presets darts,adarts")
+        if len(set(self.presets)) != len(self.presets):
+            raise FactorNASError(f"a preset is listed twice in {','.join(self.presets)}")
+        for name in self.presets:
+            search_preset(name)  # an unknown name fails here, listing the valid ones
+        if self.rounds > self.steps:
+            raise FactorNASError(
+                f"--rounds {self.rounds} exceeds --steps {self.steps}: every round times at "
+                "least one step of every preset"
+            )
+
+    def steps_in_round(self, round_index: int) -> int:
+        """The timed steps are split as evenly as possible over the rounds."""
+        return self.steps // self.rounds + (round_index < self.steps % self.rounds)
+
+
+def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """One worker process; its one line of JSON, or an error naming the preset."""
+    env = dict(os.environ)
+    if job["threads"] is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job["threads"])
+    done = subprocess.run(
+        [sys.executable, "-m", "factornas.bench.cost_worker", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1] if lines else "no output"
+        if done.returncode == -9:
+            reason = "killed (SIGKILL; out of memory?)"
+        raise FactorNASError(
+            f"preset {job['preset']!r} failed (exit status {done.returncode}): {reason}"
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Measure every preset; returns the report (what ``--json`` prints)."""
+    load_start = list(os.getloadavg())
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in settings.presets}
+    count = len(settings.presets)
+    for round_index in range(settings.rounds):
+        order = [settings.presets[(round_index + k) % count] for k in range(count)]
+        for name in order:
+            job = {
+                "preset": name,
+                "channels": settings.channels,
+                "layers": settings.layers,
+                "batch_size": settings.batch_size,
+                "schedule": settings.schedule,
+                "warmup": settings.warmup,
+                "steps": settings.steps_in_round(round_index),
+                "threads": settings.threads,
+            }
+            run = _run_worker(job)
+            runs[name].append(run)
+            log(
+                f"round {round_index + 1}/{settings.rounds} {name}: "
+                + ", ".join(f"{s:.2f}" for s in run["step_s"])
+                + " s/step"
+            )
+
+    rows = [_summarize(name, runs[name]) for name in settings.presets]
+    first = rows[0]
+    for row in rows:
+        row["step_ratio"] = row["step_s"] / first["step_s"]
+        row["peak_ratio"] = row["peak_mb"] / first["peak_mb"] if first["peak_mb"] else None
+    machine = describe_machine(runs[first["preset"]][0]["threads"])
+    machine["load_average_end"] = list(os.getloadavg())
+    machine["load_average_start"] = load_start
+    return {"settings": asdict(settings), "machine": machine, "presets": rows}
+
+
+def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Median step time over every timed step; the largest peak growth of any process."""
+    steps = [s for run in runs for s in run["step_s"]]
+    cpu = [s for run in runs for s in run["cpu_s"]]
+    peak = max(run["peak_rss_bytes"] - run["start_rss_bytes"] for run in runs)
+    return {
+        "preset": name,
+        "step_s": statistics.median(steps),
+        "cpu_s": statistics.median(cpu),
+        "peak_mb": peak / 2**20,
+        "weights": runs[0]["weights"],
+        "arch_parameters": runs[0]["arch_parameters"],
+        "step_s_all": steps,
+    }
+
+
+def summary_table(report: dict[str, Any]) -> Table:
+    s = report["settings"]
+    first = report["presets"][0]["preset"]
+    table = Table(
+        title=(
+            f"one search step: C={s['channels']}, {s['layers']} cells, batch {s['batch_size']}, "
+            f"{s['schedule']} schedule, {report['machine']['threads_per_run']} thread(s)"
+        )
+    )
+    for column in ("preset", "step s", f"× {first}", "peak MB", f"× {first}"):
+        table.add_column(column, justify="left" if column == "preset" else "right")
+    table.add_column("weights", justify="right")
+    table.add_column("arch params", justify="right")
+    for row in report["presets"]:
+        peak_ratio = "–" if row["peak_ratio"] is None else f"{row['peak_ratio']:.2f}"
+        table.add_row(
+            row["preset"],
+            f"{row['step_s']:.2f}",
+            f"{row['step_ratio']:.2f}",
+            f"{row['peak_mb']:.0f}",
+            peak_ratio,
+            f"{row['weights']:,}",
+            f"{row['arch_parameters']:,}",
+        )
+    return table
+
+
+# -- command line --------------------------------------------------------------------------------
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def register_cost(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cost`` to the ``factornas bench`` subcommands."""
+    parser = subparsers.add_parser(
+        "cost",
+        help="seconds and memory of one search step, preset against preset",
+        description=(
+            "Time the search step (weight step + architecture step, as a search runs it) of each "
+            "preset on CIFAR-shaped random data, each preset in its own process, and report the "
+            "median step time, the peak memory growth and both as ratios to the first preset "
+            "(docs/performance.md)."
+        ),
+    )
+    parser.add_argument(
+        "--presets", default="darts,adarts,flat40", help="comma-separated search presets"
+    )
+    parser.add_argument("--channels", type=_count(1), default=16, help="initial channels (16)")
+    parser.add_argument("--layers", type=_count(3), default=8, help="search cells (8)")
+    parser.add_argument("--batch-size", type=_count(1), default=64, help="batch size (64)")
+    parser.add_argument("--steps", type=_count(1), default=3, help="timed steps per preset (3)")
+    parser.add_argument("--warmup", type=_count(0), default=1, help="untimed steps first (1)")
+    parser.add_argument("--schedule", choices=("sequential", "joint"), default="joint")
+    parser.add_argument(
+        "--rounds",
+        type=_count(1),
+        default=1,
+        help="spread the timed steps over this many rounds of fresh processes (1)",
+    )
+    parser.add_argument(
+        "--threads", type=_count(1), default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_cli)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    settings = CostSettings(
+        presets=tuple(name.strip() for name in args.presets.split(",") if name.strip()),
+        channels=args.channels,
+        layers=args.layers,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        schedule=args.schedule,
+        rounds=args.rounds,
+        threads=args.threads,
+    )
+    console = Console(stderr=True)
+    report = run_cost(settings, log=console.print)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        Console().print(summary_table(report))
+    return 0
+
+
+__all__ = ["CostSettings", "register_cost", "run_cost", "summary_table"]

@@ -1,0 +1,106 @@
+"""One preset's share of ``factornas bench cost``, in a process of its own.
+
+A fresh process per preset (and per round) gives every preset its own peak resident memory and
+its own allocator: a process's high-water mark never comes down, so measuring two presets in one
+process would report the larger one twice. The process builds the supernet and the N-level
+optimizer exactly as a search does, runs warm-up steps (the first step maps the process's
+memory, DESIGN §4), then times each step and prints one JSON line on stdout.
+
+Usage (by the harness): ``python -m factornas.bench.cost_worker '<job JSON>'``, the job holding
+``preset``, ``channels``, ``layers``, ``batch_size``, ``schedule``, ``warmup``, ``steps`` and
+``threads`` (``null``: torch's default).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import torch
+
+from factornas.errors import FactorNASError
+from factornas.presets.search import search_preset
+from factornas.search.optimizer import MultiLevelOptimizer
+from factornas.supernet.network import SearchNetwork
+
+#: CIFAR-10's image shape and class count: the paper's search data.
+IMAGE_CHANNELS, IMAGE_SIZE, CLASSES = 3, 32, 10
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set so far (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def _batch(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.randn(size, IMAGE_CHANNELS, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    return images, torch.randint(0, CLASSES, (size,), generator=generator)
+
+
+def measure(job: dict[str, Any]) -> dict[str, Any]:
+    """Build ``job['preset']``'s search at the job's shape and time its steps."""
+    if job["threads"] is not None:
+        torch.set_num_threads(int(job["threads"]))
+    config = search_preset(job["preset"]).replace(
+        channels=job["channels"],
+        layers=job["layers"],
+        batch_size=job["batch_size"],
+        schedule=job["schedule"],
+    )
+    torch.manual_seed(config.seed)
+    network = SearchNetwork(
+        config.space,
+        channels=config.channels,
+        layers=config.layers,
+        num_classes=CLASSES,
+        in_channels=IMAGE_CHANNELS,
+        arch_init_std=config.arch_init_std,
+    )
+    optimizer = MultiLevelOptimizer(network, config)
+    # Time the full iteration: an epoch at which every level's warm-up is over.
+    epoch = max((level.config.warmup_epochs for level in optimizer.levels), default=0)
+    optimizer.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(config.seed)
+    train, val = _batch(config.batch_size, generator), _batch(config.batch_size, generator)
+
+    # Everything built so far is the baseline: the supernet, the optimizers, the batches.
+    start_rss = peak_rss_bytes()
+    wall: list[float] = []
+    cpu: list[float] = []
+    for step in range(job["warmup"] + job["steps"]):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        optimizer.step(train, val, epoch=epoch, step=step)
+        if step >= job["warmup"]:
+            wall.append(time.perf_counter() - wall0)
+            cpu.append(time.process_time() - cpu0)
+    return {
+        "preset": job["preset"],
+        "weights": network.count_weights(),
+        "arch_parameters": network.arch.count(),
+        "step_s": wall,
+        "cpu_s": cpu,
+        "start_rss_bytes": start_rss,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m factornas.bench.cost_worker JOB_JSON", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(measure(json.loads(args[0]))))
+    except FactorNASError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

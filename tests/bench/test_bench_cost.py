@@ -1,0 +1,82 @@
+"""``factornas bench cost``: a real run at a tiny shape, the round-robin, clean failures."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from factornas.bench import cost
+from factornas.bench.cost import CostSettings, run_cost, summary_table
+from factornas.cli import main
+from factornas.errors import FactorNASError
+
+TINY = ["--channels", "4", "--layers", "3", "--batch-size", "8", "--steps", "2"]
+
+
+def test_tiny_run_reports_sane_numbers_and_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "cost", "--presets", "darts,adarts,flat40", *TINY, "--warmup", "0"]
+    assert main([*argv, "--threads", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = {row["preset"]: row for row in report["presets"]}
+    assert [row["preset"] for row in report["presets"]] == ["darts", "adarts", "flat40"]
+    assert rows["darts"]["step_ratio"] == 1.0 and rows["darts"]["peak_ratio"] == 1.0
+    for row in rows.values():
+        assert len(row["step_s_all"]) == 2
+        assert 0 < row["step_s"] == pytest.approx(statistics.median(row["step_s_all"]))
+        assert row["cpu_s"] > 0 and row["peak_mb"] >= 0
+        assert row["step_ratio"] == pytest.approx(row["step_s"] / rows["darts"]["step_s"])
+    assert rows["darts"]["arch_parameters"] == 224 and rows["adarts"]["arch_parameters"] == 476
+    assert rows["flat40"]["weights"] > rows["adarts"]["weights"] > rows["darts"]["weights"]
+    assert rows["flat40"]["arch_parameters"] > rows["adarts"]["arch_parameters"]
+    assert report["machine"]["threads_per_run"] == 1
+    assert report["settings"]["batch_size"] == 8
+
+
+def test_unknown_preset_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "cost", "--presets", "darts,nope", *TINY]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error:") and "'nope'" in lines[0] and "adarts" in lines[0]
+
+
+def test_rounds_rotate_the_order_and_split_the_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+
+    def fake_worker(job: dict[str, Any]) -> dict[str, Any]:
+        calls.append((job["preset"], job["steps"]))
+        seconds = {"darts": 1.0, "adarts": 1.5}[job["preset"]]
+        return {
+            "preset": job["preset"], "weights": 10, "arch_parameters": 2,
+            "step_s": [seconds] * job["steps"], "cpu_s": [seconds] * job["steps"],
+            "start_rss_bytes": 0, "peak_rss_bytes": int(seconds * 2**20), "threads": 1,
+        }  # fmt: skip
+
+    monkeypatch.setattr(cost, "_run_worker", fake_worker)
+    report = run_cost(CostSettings(presets=("darts", "adarts"), steps=5, rounds=2))
+    assert calls == [("darts", 3), ("adarts", 3), ("adarts", 2), ("darts", 2)]
+    adarts = report["presets"][1]
+    assert adarts["step_ratio"] == 1.5 and adarts["peak_ratio"] == 1.5
+    assert len(adarts["step_s_all"]) == 5
+    console = Console(record=True, width=120)
+    console.print(summary_table(report))
+    text = console.export_text()
+    assert "adarts" in text and "1.50" in text
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"presets": ()}, "at least one preset"),
+        ({"presets": ("darts", "darts")}, "listed twice"),
+        ({"presets": ("darts",), "steps": 2, "rounds": 3}, "--rounds 3 exceeds --steps 2"),
+    ],
+)
+def test_bad_settings_are_refused(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(FactorNASError, match=message):
+        CostSettings(**settings)
