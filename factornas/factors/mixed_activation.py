@@ -51,8 +51,9 @@ class ActivationGroup(FactorGroup):
     def mix(
         self, x: torch.Tensor, weights: torch.Tensor, modules: Sequence[nn.Module]
     ) -> torch.Tensor:
-        names = [_KERNEL_NAMES.get(type(m)) for m in modules]
-        if None in names or not x.is_floating_point():
+        kernel_names = [_KERNEL_NAMES.get(type(m)) for m in modules]
+        names = [name for name in kernel_names if name is not None]
+        if len(names) < len(kernel_names) or not x.is_floating_point():
             return super().mix(x, weights, modules)
         kwargs: dict[str, object] = {"prelu_weight": None, "swish_beta": None}
         for module in modules:

@@ -7,8 +7,8 @@ error (a silently shadowed op would never run), and every lookup failure lists w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar, cast
 
 from factornas.errors import RegistryError
 from factornas.factors import ops
@@ -36,7 +36,8 @@ class FactorRegistry:
 
         Usable as a call or as a class decorator; returns its argument unchanged.
         """
-        instance = group() if isinstance(group, type) else group
+        # A class must be constructible without arguments (its __init__ names the group).
+        instance = cast(Callable[[], G], group)() if isinstance(group, type) else group
         if not isinstance(instance, FactorGroup):
             raise RegistryError(
                 f"{group!r} is not a FactorGroup: subclass factornas.FactorGroup or build one"

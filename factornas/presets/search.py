@@ -48,7 +48,8 @@ def apc_darts_search() -> SearchConfig:
     normalization) behind PC-DARTS's ImageNet stem, C=16, 8 cells, on class-balanced 10% /
     2.5% samples of the ILSVRC2012 training folder at 224×224; 50 epochs, α and β (two Adams,
     lr 6e-3, betas (0.5, 0.999), wd 1e-3; the edge weights step with α) from epoch 15 on; SGD
-    0.5 → 0 cosine, momentum 0.9, wd 3e-5, clip 5.
+    0.5 → 0 cosine after PC-DARTS's 5-epoch linear warm-up for batches above 256, momentum 0.9,
+    wd 3e-5, clip 5.
 
     The batch of 1,024 is global: under ``torchrun --nproc_per_node=8`` (the paper's 8 GPUs)
     each process takes 128 images per step; on fewer processes each takes more.
@@ -66,7 +67,13 @@ def apc_darts_search() -> SearchConfig:
         epochs=50,
         arch_warmup_epochs=15,
         weights_optimizer=OptimizerConfig(
-            kind="sgd", lr=0.5, momentum=0.9, weight_decay=3e-5, schedule="cosine", lr_min=0.0
+            kind="sgd",
+            lr=0.5,
+            momentum=0.9,
+            weight_decay=3e-5,
+            schedule="cosine",
+            lr_min=0.0,
+            lr_warmup_epochs=5,  # PC-DARTS's ImageNet search warms up batches above 256
         ),
         arch_optimizer=OptimizerConfig(kind="adam", lr=6e-3, betas=(0.5, 0.999), weight_decay=1e-3),
     )

@@ -28,6 +28,12 @@ class OptimizerConfig(BaseModel):
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam only")
     schedule: Literal["constant", "cosine"] = "constant"
     lr_min: float = Field(0.0, ge=0, description="end of the cosine schedule")
+    lr_warmup_epochs: int = Field(
+        0,
+        ge=0,
+        description="linear warm-up: epoch e < lr_warmup_epochs uses lr·(e+1)/lr_warmup_epochs "
+        "(PC-DARTS's ImageNet search, for batches above 256)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OptimizerConfig:

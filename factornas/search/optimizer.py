@@ -55,10 +55,14 @@ def build_optimizer(
 
 
 def scheduled_lr(config: OptimizerConfig, epoch: int, epochs: int) -> float:
-    """Learning rate of ``epoch`` (0-based): constant, or cosine from lr to lr_min over the run.
+    """Learning rate of ``epoch`` (0-based): constant, or cosine from lr to lr_min over the run;
+    during the first ``lr_warmup_epochs`` epochs, the linear warm-up ``lr·(epoch+1)/W`` instead
+    (PC-DARTS's large-batch ImageNet search replaces the schedule's value the same way).
 
     A pure function of the epoch, so resuming needs no scheduler state beyond the epoch.
     """
+    if epoch < config.lr_warmup_epochs:
+        return config.lr * (epoch + 1) / config.lr_warmup_epochs
     if config.schedule == "constant":
         return config.lr
     return config.lr_min + 0.5 * (config.lr - config.lr_min) * (

@@ -11,13 +11,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from factornas.errors import FactorNASError, SpaceError
 from factornas.factors.base import Candidate, FactorGroup, OpContext, Placement
 from factornas.factors.registry import get_group
+
+if TYPE_CHECKING:
+    from torch import nn
 
 CellType = Literal["normal", "reduce"]
 CELL_TYPES: tuple[CellType, ...] = ("normal", "reduce")
@@ -258,7 +261,7 @@ def flatten(cell: CellFactors) -> CellFactors:
 
             def factory(
                 ctx: OpContext, _op: Candidate = op, _chosen: dict[str, Candidate] = chosen
-            ) -> object:
+            ) -> nn.Module:
                 return build_path(ctx, _op, cell, _chosen)
 
             fused.add(

@@ -12,6 +12,7 @@ the op group's level (as PC-DARTS trains them with α; docs/pc-darts.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import nn
@@ -61,9 +62,13 @@ class ArchitectureParameters(nn.Module):
         self._frozen: set[tuple[str, str]] = set()
 
     # -- access ---------------------------------------------------------------------------
+    def _group_params(self, cell_type: CellType) -> nn.ParameterDict:
+        """``cell_type``'s parameters by group (typed: ``ModuleDict`` indexing yields Module)."""
+        return cast(nn.ParameterDict, self.params[cell_type])
+
     def parameter(self, cell_type: CellType, group: str) -> nn.Parameter:
         try:
-            return self.params[cell_type][group]
+            return self._group_params(cell_type)[group]
         except KeyError:
             raise SpaceError(
                 f"no architecture weights for group {group!r} in {cell_type} cells; "
@@ -74,7 +79,7 @@ class ArchitectureParameters(nn.Module):
         """Searched groups in space order (the union over cell types)."""
         names: list[str] = []
         for cell_type in self.space.cell_types:
-            for name in self.params[cell_type]:
+            for name in self._group_params(cell_type):
                 if name not in names:
                     names.append(name)
         return tuple(names)
@@ -87,7 +92,7 @@ class ArchitectureParameters(nn.Module):
         """
         grouped: dict[str, list[nn.Parameter]] = {name: [] for name in self.group_names()}
         for cell_type in self.space.cell_types:
-            for name, param in self.params[cell_type].items():
+            for name, param in self._group_params(cell_type).items():
                 grouped[name].append(param)
             if cell_type in self.edge_norm:
                 grouped[self.space.cell(cell_type).op.name].append(self.edge_norm[cell_type])
@@ -101,7 +106,7 @@ class ArchitectureParameters(nn.Module):
     def weights(self, cell_type: CellType) -> dict[str, torch.Tensor]:
         """Softmaxed (or frozen) weights per searched group, shape ``(num_edges, n)``."""
         out: dict[str, torch.Tensor] = {}
-        for name, param in self.params[cell_type].items():
+        for name, param in self._group_params(cell_type).items():
             if (cell_type, name) in self._frozen:
                 w = getattr(self, _fixed_name(cell_type, name))
             else:
@@ -122,10 +127,10 @@ class ArchitectureParameters(nn.Module):
             for cell_type in self.space.cell_types
         }
 
-    def freeze(self, group: str, weights: Mapping[str, torch.Tensor]) -> None:
+    def freeze(self, group: str, weights: Mapping[CellType, torch.Tensor]) -> None:
         """Fix ``group`` to the given weights per cell type (rows sum to one)."""
         for cell_type, value in weights.items():
-            param = self.parameter(cell_type, group)  # type: ignore[arg-type]
+            param = self.parameter(cell_type, group)
             value = torch.as_tensor(value, dtype=param.dtype).to(param.device)
             if value.shape != param.shape:
                 raise SpaceError(
@@ -147,14 +152,14 @@ class ArchitectureParameters(nn.Module):
         found = False
         for cell_type in self.space.cell_types:
             names = {f.name: f.names for f in self.space.cell(cell_type).groups()}
-            if group not in names or group not in self.params[cell_type]:
+            if group not in names or group not in self._group_params(cell_type):
                 continue
             if candidate not in names[group]:
                 raise SpaceError(
                     f"group {group!r} has no candidate {candidate!r}; "
                     f"choose from {', '.join(names[group])}"
                 )
-            param = self.params[cell_type][group]
+            param = self._group_params(cell_type)[group]
             one_hot = torch.zeros_like(param)
             one_hot[:, names[group].index(candidate)] = 1.0
             self.freeze(group, {cell_type: one_hot})

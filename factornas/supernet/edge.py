@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import nn
@@ -127,11 +128,14 @@ class MixedEdge(nn.Module):
         factor: ResolvedFactor,
         x: torch.Tensor,
         weights: torch.Tensor | None,
-        modules: nn.ModuleList,
+        modules: nn.Module,
     ) -> torch.Tensor:
+        """``modules`` is the factor's ``nn.ModuleList`` of candidates (typed as the ``Module``
+        that ``ModuleDict`` indexing yields)."""
+        candidates = list(cast(nn.ModuleList, modules))
         if weights is None:  # a single-candidate factor: a fixed choice, no mixture
-            return modules[0](x)
-        return factor.group.mix(x, weights, list(modules))
+            return candidates[0](x)
+        return factor.group.mix(x, weights, candidates)
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Mix every path; ``weights`` maps each *searched* group to this edge's weights."""
@@ -143,7 +147,7 @@ class MixedEdge(nn.Module):
         cache: dict[tuple[str, ...], torch.Tensor] = {}
         total: torch.Tensor | None = None
         for index, inputs, combos, modules, output_mixtures in self.plans:
-            h, key = x, ()
+            h, key = x, cast(tuple[str, ...], ())
             for factor in inputs:
                 key = (*key, factor.name)
                 if key not in cache:

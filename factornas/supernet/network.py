@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import ClassVar, Literal
+from collections.abc import Iterable, Iterator
+from typing import ClassVar, Literal, cast
 
 import torch
 from torch import nn
@@ -141,7 +141,7 @@ class SearchNetwork(nn.Module):
         weights = {ct: self.arch.weights(ct) for ct in self.space.cell_types}
         scales = self.arch.edge_scales() or {}
         s0, s1 = self.stem(x)
-        for cell in self.cells:
+        for cell in cast(Iterable[SearchCell], self.cells):
             s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], scales.get(cell.cell_type))
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from factornas.runtime.distributed import DistContext
 from factornas.search import imagenet_data
 from factornas.search.config import DataConfig, SearchConfig
 from factornas.search.imagenet_data import TRAIN_FILES, VAL_FILES, ImageNetSearchData
+from factornas.search.optimizer import scheduled_lr
 from factornas.space.genotype import Genotype
 
 CLASSES = 4
@@ -246,6 +248,11 @@ def test_search_presets_carry_the_papers_constants() -> None:
         3e-5,
         "cosine",
     )
+    # PC-DARTS's ImageNet search: lr·(e+1)/5 for the first 5 epochs, then the cosine's value.
+    lrs = [scheduled_lr(w, epoch, apc.epochs) for epoch in range(7)]
+    assert lrs[:5] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert lrs[5:] == pytest.approx([0.25 * (1 + math.cos(math.pi * e / 50)) for e in (5, 6)])
+    assert pc.weights_optimizer.lr_warmup_epochs == 0
     a = apc.arch_optimizer
     assert (a.kind, a.lr, a.betas, a.weight_decay, a.schedule) == (
         "adam",
