@@ -71,6 +71,15 @@ def sum_scalars(values: list[float], context: DistContext, device: torch.device)
     return tensor.tolist()
 
 
+def broadcast_int(value: int, context: DistContext, device: torch.device) -> int:
+    """Rank 0's ``value`` on every rank (a decision only rank 0 may take)."""
+    if not context.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.int64, device=device)
+    dist.broadcast(tensor, src=0)
+    return int(tensor.item())
+
+
 def broadcast_module(module: nn.Module, context: DistContext) -> None:
     """Make every rank's parameters and buffers equal to rank 0's."""
     if not context.enabled:

@@ -64,20 +64,20 @@ def is_finished(root: str | Path) -> bool:
         return False
 
 
-def prepare_run_dir(
-    root: str | Path, config: dict[str, Any], *, overwrite: bool = False, write: bool = True
-) -> RunDir:
+def prepare_run_dir(root: str | Path, config: dict[str, Any], *, overwrite: bool = False) -> RunDir:
     """Create or reopen ``root`` for a run of ``config``.
 
     * empty or new directory → a fresh run; ``config.json`` is written;
     * a checkpoint with the same config → resume;
     * a finished run, or a checkpoint of another config → error, unless ``overwrite``.
 
-    ``write=False`` (non-zero ranks of a distributed run) only inspects the directory.
+    In a distributed run only rank 0 calls this and tells the others whether the run resumes:
+    a rank inspecting the directory while rank 0 clears it (``overwrite``) or writes to it would
+    race with it.
     """
     root = Path(root)
     run = RunDir(root, resuming=False)
-    if overwrite and write:
+    if overwrite:
         for name in (CHECKPOINT, METRICS, SUMMARY, CONFIG):
             (root / name).unlink(missing_ok=True)
     elif is_finished(root):
@@ -92,7 +92,6 @@ def prepare_run_dir(
                 "to resume it, another --out, or --overwrite"
             )
         run = RunDir(root, resuming=True)
-    if write:
-        root.mkdir(parents=True, exist_ok=True)
-        run.config_path.write_text(json.dumps(config, indent=2) + "\n")
+    root.mkdir(parents=True, exist_ok=True)
+    run.config_path.write_text(json.dumps(config, indent=2) + "\n")
     return run

@@ -23,6 +23,7 @@ from factornas.runtime.device import pick_device
 from factornas.runtime.distributed import (
     DistContext,
     average_tensors,
+    broadcast_int,
     broadcast_module,
     init_distributed,
     max_divergence,
@@ -31,7 +32,7 @@ from factornas.runtime.distributed import (
 from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.progress import make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
-from factornas.runtime.rundir import RunDir, prepare_run_dir
+from factornas.runtime.rundir import RunDir, RunDirError, prepare_run_dir
 from factornas.search.config import SearchConfig
 from factornas.search.data import SearchData, build_search_data
 from factornas.search.freeze import ARCH_WEIGHTS, apply_frozen_levels
@@ -114,9 +115,7 @@ class Search:
         self.config = config
         self.device = pick_device(device)
         self.dist: DistContext = init_distributed(self.device)
-        self.run: RunDir = prepare_run_dir(
-            out, config.model_dump(mode="json"), overwrite=overwrite, write=self.dist.is_main
-        )
+        self.run: RunDir = self._open_run_dir(Path(out), overwrite)
         self.show_progress = show_progress and self.dist.is_main
         seed_everything(config.seed)
         self.data = build_search_data(config, self.dist, self.device, self.run.root)
@@ -130,6 +129,24 @@ class Search:
         self.step = 0
         if self.run.resuming:
             self._restore()
+
+    def _open_run_dir(self, out: Path, overwrite: bool) -> RunDir:
+        """Rank 0 alone inspects and prepares ``out`` (clearing it for ``overwrite``), then
+        tells the other ranks whether the run resumes; every rank fails if rank 0 refused."""
+        refused = -1
+        outcome, error = refused, None
+        if self.dist.is_main:
+            try:
+                run = prepare_run_dir(out, self.config.model_dump(mode="json"), overwrite=overwrite)
+                outcome = int(run.resuming)
+            except RunDirError as refusal:
+                error = refusal
+        outcome = broadcast_int(outcome, self.dist, self.device)
+        if error is not None:
+            raise error
+        if outcome == refused:
+            raise RunDirError(f"rank 0 refused the run directory {out} (its message says why)")
+        return RunDir(out, resuming=bool(outcome))
 
     # -- checkpoints ---------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

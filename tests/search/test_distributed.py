@@ -56,3 +56,16 @@ def test_two_gloo_ranks_agree_on_every_architecture_weight(tmp_path: Path) -> No
     assert summary["world_size"] == 2
     assert summary["rank_arch_max_diff"] == 0.0
     Genotype.load(out / "genotype.json")
+
+    # Rank 0 alone judges the directory: a finished run is refused on every rank, and
+    # --overwrite clears it before any other rank could read what it held.
+    again = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert again.returncode != 0
+    assert "holds a finished run" in again.stderr
+    replaced = subprocess.run(
+        [*command, "--overwrite"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    assert json.loads((out / "summary.json").read_text())["rank_arch_max_diff"] == 0.0
