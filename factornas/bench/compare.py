@@ -94,7 +94,7 @@ QUICK = Sizes(
         channels=4, layers=3, epochs=1, batch_size=32, subset=512, test_subset=512
     ),
 )
-#: About 27 minutes on 2 idle cores with four arms and three seeds (estimate: docs/benchmarks.md).
+#: 21 minutes on 2 cores with four arms and three seeds (measured: docs/benchmarks.md).
 FULL = Sizes(
     search=SearchSizes(channels=4, layers=3, epochs=2, batch_size=32, subset=512),
     retrain=RetrainSizes(

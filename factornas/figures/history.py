@@ -210,16 +210,21 @@ def heatmap_figure(history: ArchHistory, cell_type: str, names: Names) -> Any:
 def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: Names) -> Any:
     """One panel per edge: each candidate's weight over the epochs, one shared legend."""
     figure_module = require_matplotlib()
+    from matplotlib.ticker import MaxNLocator
+
     series = history.series[cell_type][group]
     edges, count = len(series.values[0]), len(series.values[0][0])
     labels = _names(names, cell_type, group, count)
     cols = min(edges, 5)
     grid_rows = math.ceil(edges / cols)
+    width = 2.6 * cols
     # Fixed margins in inches instead of a constrained layout: several times faster to save
-    # with this many panels, and the legend's height is known from the candidate count.
-    legend_rows = math.ceil(count / 10)
+    # with this many panels. The legend gets as many columns as the widest label lets fit
+    # across the figure (a flat twin's 40 combined names need several rows).
+    legend_cols = max(1, min(count, 10, int((width - 0.4) // _legend_column_inches(labels))))
+    legend_rows = math.ceil(count / legend_cols)
     top, bottom, left, right = 0.5, 0.55 + 0.2 * legend_rows, 0.5, 0.15
-    width, height = 2.6 * cols, 1.9 * grid_rows + top + bottom
+    height = 1.9 * grid_rows + top + bottom
     figure = figure_module.Figure(figsize=(width, height))
     axes = figure.subplots(
         grid_rows,
@@ -256,13 +261,20 @@ def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: N
         ax.set_title(rows[e], fontsize=8)
         # The lowest panel of each column carries the epoch ticks, even above an empty slot.
         ax.tick_params(labelsize=7, labelbottom=e + cols >= edges)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
     handles, legend = axes[0].get_legend_handles_labels()
-    figure.legend(handles, legend, loc="lower center", ncol=min(count, 10), fontsize=7)
+    figure.legend(handles, legend, loc="lower center", ncol=legend_cols, fontsize=7)
     figure.supxlabel("epoch", fontsize=8, y=(0.2 * legend_rows + 0.2) / height)
     title = "normal" if cell_type == "normal" else "reduction"
     figure.suptitle(f"{title} cell, group {group!r}: softmax weight per edge by epoch", fontsize=10)
     return figure
+
+
+def _legend_column_inches(labels: Sequence[str]) -> float:
+    """Width of one legend column at font size 7: the line sample and padding (about 0.55 in)
+    plus the longest label (about 0.058 in per character)."""
+    return 0.55 + 0.058 * max((len(label) for label in labels), default=1)
 
 
 def _candidate_colors(count: int) -> list[Any]:
