@@ -10,6 +10,10 @@ saved activations, gradients, optimizer state, allocator slack; not the interpre
 the supernet's weights). A busy machine slows whatever runs at the time, so the timed steps are
 spread over ``rounds`` rounds of one process per preset, the preset order rotating from round to
 round, and each preset's time is the median over all its timed steps.
+
+A preset whose process fails (most often: killed for memory, as the flat twin at the paper's
+shape on a 24 GiB machine) is reported as failed, with the reason, next to the presets that
+finished: one preset's failure never discards the others' measurements.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -93,10 +98,13 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
     """Measure every preset; returns the report (what ``--json`` prints)."""
     load_start = list(os.getloadavg())
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in settings.presets}
+    failures: dict[str, str] = {}
     count = len(settings.presets)
     for round_index in range(settings.rounds):
         order = [settings.presets[(round_index + k) % count] for k in range(count)]
         for name in order:
+            if name in failures:  # a preset that failed once would fail again
+                continue
             job = {
                 "preset": name,
                 "channels": settings.channels,
@@ -107,7 +115,12 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
                 "steps": settings.steps_in_round(round_index),
                 "threads": settings.threads,
             }
-            run = _run_worker(job)
+            try:
+                run = _run_worker(job)
+            except FactorNASError as error:
+                failures[name] = str(error)
+                log(f"round {round_index + 1}/{settings.rounds} {name}: {error}")
+                continue
             runs[name].append(run)
             log(
                 f"round {round_index + 1}/{settings.rounds} {name}: "
@@ -115,12 +128,21 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
                 + " s/step"
             )
 
-    rows = [_summarize(name, runs[name]) for name in settings.presets]
+    rows = [
+        _failed(name, failures[name]) if name in failures else _summarize(name, runs[name])
+        for name in settings.presets
+    ]
     first = rows[0]
     for row in rows:
-        row["step_ratio"] = row["step_s"] / first["step_s"]
-        row["peak_ratio"] = row["peak_mb"] / first["peak_mb"] if first["peak_mb"] else None
-    machine = describe_machine(runs[first["preset"]][0]["threads"])
+        measured = "error" not in row and "error" not in first
+        row["step_ratio"] = row["step_s"] / first["step_s"] if measured else None
+        row["peak_ratio"] = (
+            row["peak_mb"] / first["peak_mb"] if measured and first["peak_mb"] else None
+        )
+    # The threads a worker used (torch's default unless --threads); with none finished, the
+    # parent's default, which is what the workers would have had.
+    threads = next((int(r[0]["threads"]) for r in runs.values() if r), None)
+    machine = describe_machine(threads or settings.threads or torch.get_num_threads())
     machine["load_average_end"] = list(os.getloadavg())
     machine["load_average_start"] = load_start
     return {"settings": asdict(settings), "machine": machine, "presets": rows}
@@ -142,6 +164,20 @@ def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _failed(name: str, reason: str) -> dict[str, Any]:
+    """The row of a preset whose process failed: the reason instead of numbers."""
+    return {
+        "preset": name,
+        "error": reason,
+        "step_s": None,
+        "cpu_s": None,
+        "peak_mb": None,
+        "weights": None,
+        "arch_parameters": None,
+        "step_s_all": [],
+    }
+
+
 def summary_table(report: dict[str, Any]) -> Table:
     s = report["settings"]
     first = report["presets"][0]["preset"]
@@ -156,16 +192,23 @@ def summary_table(report: dict[str, Any]) -> Table:
     table.add_column("weights", justify="right")
     table.add_column("arch params", justify="right")
     for row in report["presets"]:
+        if "error" in row:
+            table.add_row(row["preset"], "failed", *["–"] * 5)
+            continue
+        step_ratio = "–" if row["step_ratio"] is None else f"{row['step_ratio']:.2f}"
         peak_ratio = "–" if row["peak_ratio"] is None else f"{row['peak_ratio']:.2f}"
         table.add_row(
             row["preset"],
             f"{row['step_s']:.2f}",
-            f"{row['step_ratio']:.2f}",
+            step_ratio,
             f"{row['peak_mb']:.0f}",
             peak_ratio,
             f"{row['weights']:,}",
             f"{row['arch_parameters']:,}",
         )
+    failed = [row["error"] for row in report["presets"] if "error" in row]
+    if failed:
+        table.caption = "; ".join(failed)
     return table
 
 
@@ -232,7 +275,7 @@ def run_cli(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         Console().print(summary_table(report))
-    return 0
+    return 1 if any("error" in row for row in report["presets"]) else 0
 
 
 __all__ = ["CostSettings", "register_cost", "run_cost", "summary_table"]

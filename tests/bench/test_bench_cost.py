@@ -80,3 +80,30 @@ def test_rounds_rotate_the_order_and_split_the_steps(monkeypatch: pytest.MonkeyP
 def test_bad_settings_are_refused(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(FactorNASError, match=message):
         CostSettings(**settings)
+
+
+def test_a_failed_preset_keeps_the_others_measurements(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flat twin killed for memory must not discard darts's and adarts's numbers."""
+
+    def worker(job: dict[str, Any]) -> dict[str, Any]:
+        if job["preset"] == "flat40":
+            raise FactorNASError("preset 'flat40' failed (exit status -9): killed (SIGKILL)")
+        seconds = {"darts": 2.0, "adarts": 2.5}[job["preset"]]
+        return {
+            "preset": job["preset"], "weights": 10, "arch_parameters": 2,
+            "step_s": [seconds] * job["steps"], "cpu_s": [seconds] * job["steps"],
+            "start_rss_bytes": 0, "peak_rss_bytes": 2**20, "threads": 1,
+        }  # fmt: skip
+
+    monkeypatch.setattr(cost, "_run_worker", worker)
+    assert main(["bench", "cost", "--presets", "darts,adarts,flat40", *TINY, "--json"]) == 1
+    rows = {row["preset"]: row for row in json.loads(capsys.readouterr().out)["presets"]}
+    assert rows["adarts"]["step_ratio"] == 1.25 and rows["adarts"]["peak_ratio"] == 1.0
+    assert "killed" in rows["flat40"]["error"] and rows["flat40"]["step_s"] is None
+    assert rows["flat40"]["step_ratio"] is None
+
+    assert main(["bench", "cost", "--presets", "flat40,darts", *TINY]) == 1
+    table = " ".join(capsys.readouterr().out.split())
+    assert "flat40 │ failed" in table and "exit status -9" in table and "darts" in table
