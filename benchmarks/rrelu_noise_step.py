@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from factornas.presets.search import search_preset
+from factornas.search.loop import build_network
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.supernet.edge import MixedEdge
-from factornas.supernet.network import SearchNetwork
 
 
 def main() -> None:
@@ -33,10 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     config = search_preset("adarts").replace(schedule=args.schedule, batch_size=args.batch_size)
     torch.manual_seed(config.seed)
-    network = SearchNetwork(
-        config.space, channels=config.channels, layers=config.layers, num_classes=10,
-        in_channels=3, arch_init_std=config.arch_init_std,
-    )  # fmt: skip
+    network = build_network(config, num_classes=10, in_channels=3)
     optimizer = MultiLevelOptimizer(network, config)
     optimizer.set_epoch(max(level.config.warmup_epochs for level in optimizer.levels))
     generator = torch.Generator().manual_seed(config.seed)

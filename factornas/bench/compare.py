@@ -31,6 +31,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
+from factornas.bench.arguments import at_least
 from factornas.bench.arms import FLAT, Arm, build_arms, factor_groups
 from factornas.bench.compare_worker import PROCESS_RECORD
 from factornas.bench.report import render_report, summary_table, write_figures
@@ -457,13 +458,6 @@ def run_compare(
 
 
 # -- command line --------------------------------------------------------------------------------
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
     """Add ``compare`` to the ``factornas bench`` subcommands."""
     parser = subparsers.add_parser(
@@ -483,7 +477,7 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         f"with --quick {','.join(QUICK_BASELINES)}",
     )
     parser.add_argument(
-        "--seeds", type=_positive, default=MIN_SEEDS, help=f"seeds per arm (≥ {MIN_SEEDS})"
+        "--seeds", type=at_least(1), default=MIN_SEEDS, help=f"seeds per arm (≥ {MIN_SEEDS})"
     )
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes: a ≤ 5-minute smoke test of the harness"
@@ -491,7 +485,7 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory (resumes)")
     parser.add_argument("--data", type=Path, help="Fashion-MNIST folder (default: usual places)")
     parser.add_argument(
-        "--threads", type=_positive, default=1, help="torch threads of each run (default 1)"
+        "--threads", type=at_least(1), default=1, help="torch threads of each run (default 1)"
     )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.set_defaults(handler=run_cli)

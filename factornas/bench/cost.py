@@ -32,6 +32,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from factornas.bench.arguments import at_least
 from factornas.bench.compare import describe_machine
 from factornas.errors import FactorNASError
 from factornas.presets.search import search_preset
@@ -213,16 +214,6 @@ def summary_table(report: dict[str, Any]) -> Table:
 
 
 # -- command line --------------------------------------------------------------------------------
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer ≥ {minimum}, got {text}")
-        return value
-
-    return parse
-
-
 def register_cost(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cost`` to the ``factornas bench`` subcommands."""
     parser = subparsers.add_parser(
@@ -230,7 +221,8 @@ def register_cost(subparsers: argparse._SubParsersAction) -> None:
         help="seconds and memory of one search step, preset against preset",
         description=(
             "Time the search step (weight step + architecture step, as a search runs it) of each "
-            "preset on CIFAR-shaped random data, each preset in its own process, and report the "
+            "preset on random images shaped for its stem (32×32, or the ImageNet crop behind the "
+            "ImageNet stem), each preset in its own process, and report the "
             "median step time, the peak memory growth and both as ratios to the first preset "
             "(docs/performance.md)."
         ),
@@ -238,20 +230,20 @@ def register_cost(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--presets", default="darts,adarts,flat40", help="comma-separated search presets"
     )
-    parser.add_argument("--channels", type=_count(1), default=16, help="initial channels (16)")
-    parser.add_argument("--layers", type=_count(3), default=8, help="search cells (8)")
-    parser.add_argument("--batch-size", type=_count(1), default=64, help="batch size (64)")
-    parser.add_argument("--steps", type=_count(1), default=3, help="timed steps per preset (3)")
-    parser.add_argument("--warmup", type=_count(0), default=1, help="untimed steps first (1)")
+    parser.add_argument("--channels", type=at_least(1), default=16, help="initial channels (16)")
+    parser.add_argument("--layers", type=at_least(3), default=8, help="search cells (8)")
+    parser.add_argument("--batch-size", type=at_least(1), default=64, help="batch size (64)")
+    parser.add_argument("--steps", type=at_least(1), default=3, help="timed steps per preset (3)")
+    parser.add_argument("--warmup", type=at_least(0), default=1, help="untimed steps first (1)")
     parser.add_argument("--schedule", choices=("sequential", "joint"), default="joint")
     parser.add_argument(
         "--rounds",
-        type=_count(1),
+        type=at_least(1),
         default=1,
         help="spread the timed steps over this many rounds of fresh processes (1)",
     )
     parser.add_argument(
-        "--threads", type=_count(1), default=None, help="torch threads (default: torch's)"
+        "--threads", type=at_least(1), default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_cli)

@@ -23,11 +23,14 @@ import torch
 
 from factornas.errors import FactorNASError
 from factornas.presets.search import search_preset
+from factornas.search.config import SearchConfig
+from factornas.search.loop import build_network
 from factornas.search.optimizer import MultiLevelOptimizer
-from factornas.supernet.network import SearchNetwork
 
-#: CIFAR-10's image shape and class count: the paper's search data.
-IMAGE_CHANNELS, IMAGE_SIZE, CLASSES = 3, 32, 10
+#: Colour images and CIFAR-10's class count (the classifier's size barely matters to the step).
+IMAGE_CHANNELS, CLASSES = 3, 10
+#: CIFAR-10's image side, the input of the CIFAR search stem.
+CIFAR_SIZE = 32
 
 
 def peak_rss_bytes() -> int:
@@ -36,8 +39,14 @@ def peak_rss_bytes() -> int:
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
-def _batch(size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.randn(size, IMAGE_CHANNELS, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+def image_size(config: SearchConfig) -> int:
+    """The input side the preset's stem is built for: its ImageNet crop behind the ImageNet
+    stem (which downsamples 8×), CIFAR-10's 32 otherwise."""
+    return config.data.imagenet_image if config.stem == "imagenet" else CIFAR_SIZE
+
+
+def _batch(size: int, side: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.randn(size, IMAGE_CHANNELS, side, side, generator=generator)
     return images, torch.randint(0, CLASSES, (size,), generator=generator)
 
 
@@ -52,20 +61,14 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         schedule=job["schedule"],
     )
     torch.manual_seed(config.seed)
-    network = SearchNetwork(
-        config.space,
-        channels=config.channels,
-        layers=config.layers,
-        num_classes=CLASSES,
-        in_channels=IMAGE_CHANNELS,
-        arch_init_std=config.arch_init_std,
-    )
+    network = build_network(config, num_classes=CLASSES, in_channels=IMAGE_CHANNELS)
     optimizer = MultiLevelOptimizer(network, config)
     # Time the full iteration: an epoch at which every level's warm-up is over.
     epoch = max((level.config.warmup_epochs for level in optimizer.levels), default=0)
     optimizer.set_epoch(epoch)
     generator = torch.Generator().manual_seed(config.seed)
-    train, val = _batch(config.batch_size, generator), _batch(config.batch_size, generator)
+    side = image_size(config)
+    train, val = (_batch(config.batch_size, side, generator) for _ in range(2))
 
     # Everything built so far is the baseline: the supernet, the optimizers, the batches.
     start_rss = peak_rss_bytes()

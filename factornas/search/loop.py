@@ -34,7 +34,7 @@ from factornas.runtime.progress import make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, RunDirError, prepare_run_dir
 from factornas.search.config import SearchConfig
-from factornas.search.data import SearchData, build_search_data
+from factornas.search.data import build_search_data
 from factornas.search.freeze import ARCH_WEIGHTS, apply_frozen_levels
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.space.derive import derive_genotype, has_skip_connect
@@ -54,14 +54,14 @@ class SearchResult:
     epochs: list[dict[str, Any]]
 
 
-def build_network(config: SearchConfig, data: SearchData) -> SearchNetwork:
-    """The supernet a config describes, with its frozen levels applied."""
+def build_network(config: SearchConfig, *, num_classes: int, in_channels: int) -> SearchNetwork:
+    """The supernet a config describes for data of that shape, with its frozen levels applied."""
     network = SearchNetwork(
         config.space,
         channels=config.channels,
         layers=config.layers,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
+        num_classes=num_classes,
+        in_channels=in_channels,
         arch_init_std=config.arch_init_std,
         stem=config.stem,
     )
@@ -119,7 +119,9 @@ class Search:
         self.show_progress = show_progress and self.dist.is_main
         seed_everything(config.seed)
         self.data = build_search_data(config, self.dist, self.device, self.run.root)
-        self.network = build_network(config, self.data).to(self.device)
+        self.network = build_network(
+            config, num_classes=self.data.num_classes, in_channels=self.data.in_channels
+        ).to(self.device)
         broadcast_module(self.network, self.dist)
         self.optimizer = MultiLevelOptimizer(
             self.network, config, reduce_grads=lambda g: average_tensors(g, self.dist)

@@ -34,7 +34,7 @@ FAULTS = (
     "from factornas.kernels.allocator import keep_freed_memory\n"
     "keep_freed_memory()\n"
     "faults = []\n"
-    "for _ in range(4):\n"
+    "for _ in range(6):\n"
     "    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
     "    block = torch.ones(2**24)  # 64 MiB: glibc would mmap it and unmap it on free\n"
     "    del block\n"
@@ -45,12 +45,14 @@ FAULTS = (
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt switches exist in glibc only")
 def test_freed_memory_is_reused_without_page_faults() -> None:
-    """Once the heap has grown (two blocks: the first one's free chunk is a few bytes short of
-    the aligned second request), a 64 MiB block reuses mapped pages; without the switch every
-    block faults in all of its 16,384 pages again."""
+    """With the switch, at most two 64 MiB blocks' pages are ever faulted in (the heap grows to
+    two blocks, one request of the first few finding the freed chunk a few bytes short of its
+    aligned size, which of them varies from run to run), and once it has, every block reuses
+    mapped pages; without the switch every block faults in all of its 16,384 pages again."""
     kept = [int(n) for n in _run(None, FAULTS).split()]
     default = [int(n) for n in _run("0", FAULTS).split()]
     pages = 2**26 // 4096
     assert kept[0] >= pages and default[0] >= pages
-    assert max(kept[2:]) < pages // 100
+    assert sum(kept) < 2 * pages + pages // 100
+    assert max(kept[3:]) < pages // 100
     assert min(default[1:]) >= pages

@@ -11,8 +11,10 @@ from rich.console import Console
 
 from factornas.bench import cost
 from factornas.bench.cost import CostSettings, run_cost, summary_table
+from factornas.bench.cost_worker import image_size
 from factornas.cli import main
 from factornas.errors import FactorNASError
+from factornas.presets.search import search_preset
 
 TINY = ["--channels", "4", "--layers", "3", "--batch-size", "8", "--steps", "2"]
 
@@ -107,3 +109,10 @@ def test_a_failed_preset_keeps_the_others_measurements(
     assert main(["bench", "cost", "--presets", "flat40,darts", *TINY]) == 1
     table = " ".join(capsys.readouterr().out.split())
     assert "flat40 │ failed" in table and "exit status -9" in table and "darts" in table
+
+
+def test_presets_are_timed_at_their_stems_input_size() -> None:
+    """The ImageNet stem downsamples 8×: timing it on 32×32 images would leave 4×4 cells."""
+    assert image_size(search_preset("adarts")) == 32
+    assert image_size(search_preset("pc_darts")) == 32
+    assert image_size(search_preset("apc_darts")) == 224
