@@ -15,6 +15,7 @@ from factornas.kernels import (
     naive_mixed_activation,
     rrelu_slopes,
 )
+from factornas.kernels.mixed_activation import rrelu_levels
 
 Mix = Callable[..., Tensor]
 
@@ -227,8 +228,35 @@ def test_rrelu_training_slopes_are_random_and_in_range() -> None:
         assert slopes.max() <= UPPER + 1e-6
         assert abs(slopes.mean().item() - (LOWER + UPPER) / 2) < 0.005
         assert abs(slopes.var().item() - (UPPER - LOWER) ** 2 / 12) < 0.0005
-        assert slopes.unique().numel() > 0.99 * slopes.numel()
+        # 4,096 draws of 65,536 slopes repeat ~125 of them (birthday bound): ~97% distinct.
+        assert slopes.unique().numel() > 0.95 * slopes.numel()
     assert not torch.allclose(first, second)  # fresh noise on every call
+
+
+def test_rrelu_levels_are_uniform_independent_16_bit_integers() -> None:
+    """Each 64-bit draw becomes four levels: all four lanes must be full-range and uniform
+    (a draw on ``[0, 2**63)`` would pin the fourth lane's sign), and neighbours independent."""
+    levels = rrelu_levels(torch.empty(2**22), seed=5)
+    assert levels.dtype == torch.float32 and torch.equal(levels, levels.round())
+    assert levels.min() == -(2**15) and levels.max() == 2**15 - 1
+    counts = torch.bincount((levels + 2**15).long(), minlength=2**16)
+    assert counts.min() > 0  # every level occurs (64 expected of each)
+    lanes = (levels.view(-1, 4) < 0).double().mean(0)
+    torch.testing.assert_close(lanes, torch.full((4,), 0.5, dtype=torch.float64), atol=2e-3, rtol=0)
+    by_byte = torch.bincount(((levels + 2**15) // 256).long(), minlength=256).double()
+    expected = levels.numel() / 256
+    chi_square = ((by_byte - expected) ** 2 / expected).sum().item()
+    assert chi_square < 350  # 255 degrees of freedom: p ≈ 1e-4
+    centred = levels.double() / 2**15
+    assert abs((centred[1:] * centred[:-1]).mean().item()) < 2e-3
+
+
+def test_rrelu_levels_follow_the_memory_order_of_channels_last_inputs() -> None:
+    like = torch.empty(2, 3, 4, 5).to(memory_format=torch.channels_last)
+    levels = rrelu_levels(like, seed=9)
+    assert levels.is_contiguous(memory_format=torch.channels_last)
+    contiguous = rrelu_levels(torch.empty(2, 4, 5, 3), seed=9)
+    assert torch.equal(levels, contiguous.permute(0, 3, 1, 2))
 
 
 def test_rrelu_training_leaves_positive_inputs_alone() -> None:
