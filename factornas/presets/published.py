@@ -88,7 +88,6 @@ PUBLISHED_TEXTS: dict[str, str] = {
 PUBLISHED = tuple(PUBLISHED_TEXTS)
 
 
-
 def published_genotype(name: str) -> Genotype:
     """The published genotype ``name``, with ReLU in front of every convolution."""
     try:

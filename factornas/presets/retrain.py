@@ -67,7 +67,6 @@ RETRAIN_RECIPES: dict[str, Callable[[], RetrainConfig]] = {
 }
 
 
-
 def retrain_recipe(name: str) -> RetrainConfig:
     """The recipe ``name``; an unknown name lists the recipes."""
     try:

@@ -93,7 +93,6 @@ SPACE_PRESETS: dict[str, Callable[[], SearchSpace]] = {
 }
 
 
-
 def space_preset(name: str) -> SearchSpace:
     """The space of a named preset; an unknown name lists the presets."""
     try:
