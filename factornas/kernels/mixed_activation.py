@@ -157,8 +157,8 @@ def rrelu_levels(like: Tensor, seed: int) -> Tensor:
     generator = torch.Generator(device=like.device)
     generator.manual_seed(seed)
     count = like.numel()
-    per_draw = 64 // RRELU_BITS
-    bits = torch.empty(-(-count // per_draw), dtype=torch.int64, device=like.device)
+    # RRELU_BITS is int16's width: each int64 is viewed as four levels.
+    bits = torch.empty(-(-count // 4), dtype=torch.int64, device=like.device)
     levels = bits.random_(-(2**63), None, generator=generator).view(torch.int16)[:count]
     order = _memory_order(like)
     physical = [like.shape[d] for d in order]
