@@ -10,6 +10,8 @@ start identical by a broadcast from rank 0; only rank 0 writes files.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -101,6 +103,18 @@ def max_divergence(tensors: list[torch.Tensor], context: DistContext) -> float:
     return float(gap)
 
 
-def shutdown(context: DistContext) -> None:
-    if context.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+@contextmanager
+def leaving_process_group() -> Iterator[None]:
+    """Destroy, on every way out of the block, a process group that the block created.
+
+    A gloo group still alive when the interpreter exits tears down its threads during
+    process teardown, and the process aborts ("terminate called without an active
+    exception") some of the time, after a search that had finished, or one that a rank
+    refused. A group that existed before the block belongs to the caller and is left alone.
+    """
+    existed = dist.is_available() and dist.is_initialized()
+    try:
+        yield
+    finally:
+        if not existed and dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()

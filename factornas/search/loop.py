@@ -26,6 +26,7 @@ from factornas.runtime.distributed import (
     broadcast_int,
     broadcast_module,
     init_distributed,
+    leaving_process_group,
     max_divergence,
     sum_scalars,
 )
@@ -294,7 +295,12 @@ def run_search(
     device: str | None = None,
     show_progress: bool = True,
 ) -> SearchResult:
-    """Run (or resume) a search into ``out`` and return its genotype."""
-    return Search(
-        config, out, overwrite=overwrite, device=device, show_progress=show_progress
-    ).run_search()
+    """Run (or resume) a search into ``out`` and return its genotype.
+
+    Under ``torchrun`` the search joins the process group and leaves it before returning or
+    raising (unless the caller had joined it already).
+    """
+    with leaving_process_group():
+        return Search(
+            config, out, overwrite=overwrite, device=device, show_progress=show_progress
+        ).run_search()

@@ -51,7 +51,7 @@ def test_two_gloo_ranks_agree_on_every_architecture_weight(tmp_path: Path) -> No
     result = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=300, check=False
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-5000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2
     assert summary["rank_arch_max_diff"] == 0.0
@@ -67,5 +67,10 @@ def test_two_gloo_ranks_agree_on_every_architecture_weight(tmp_path: Path) -> No
     replaced = subprocess.run(
         [*command, "--overwrite"], capture_output=True, text=True, env=env, timeout=300, check=False
     )
-    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    assert replaced.returncode == 0, replaced.stderr[-5000:]
     assert json.loads((out / "summary.json").read_text())["rank_arch_max_diff"] == 0.0
+    # Each rank leaves the gloo group before exiting; a group left to interpreter teardown
+    # made a rank abort now and then, finished run or refused one (tests/search/
+    # test_process_group.py checks the mechanism deterministically).
+    for run in (result, again, replaced):
+        assert "terminate called" not in run.stderr, run.stderr[-5000:]
