@@ -22,15 +22,10 @@ from typing import Any
 
 import torch
 
+from factornas.bench.worker import peak_rss_bytes, worker_main
 from factornas.errors import FactorNASError
 
 PROCESS_RECORD = "bench_process.json"
-
-
-def _max_rss_bytes() -> int:
-    """This process's peak resident set so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
 def _cpu_seconds() -> float:
@@ -65,12 +60,12 @@ def _run(job: dict[str, Any]) -> None:
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Run ``job`` and write its process record next to its outputs; returns the record."""
     torch.set_num_threads(int(job["threads"]))
-    start_rss = _max_rss_bytes()
+    start_rss = peak_rss_bytes()
     cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     _run(job)
     record = {
         "task": job["task"],
-        "peak_rss_bytes": _max_rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),
         "start_rss_bytes": start_rss,
         "wall_seconds": time.perf_counter() - wall0,
         "cpu_seconds": _cpu_seconds() - cpu0,
@@ -84,16 +79,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m factornas.bench.compare_worker JOB.json", file=sys.stderr)
-        return 2
-    try:
-        run_job(json.loads(Path(args[0]).read_text()))
-    except FactorNASError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return worker_main(
+        argv,
+        "python -m factornas.bench.compare_worker JOB.json",
+        lambda path: run_job(json.loads(Path(path).read_text())),
+    )
 
 
 if __name__ == "__main__":

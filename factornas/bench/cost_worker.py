@@ -14,14 +14,13 @@ Usage (by the harness): ``python -m factornas.bench.cost_worker '<job JSON>'``, 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from typing import Any
 
 import torch
 
-from factornas.errors import FactorNASError
+from factornas.bench.worker import peak_rss_bytes, worker_main
 from factornas.presets.search import search_preset
 from factornas.search.config import SearchConfig
 from factornas.search.loop import build_network
@@ -31,12 +30,6 @@ from factornas.search.optimizer import MultiLevelOptimizer
 IMAGE_CHANNELS, CLASSES = 3, 10
 #: CIFAR-10's image side, the input of the CIFAR search stem.
 CIFAR_SIZE = 32
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
 def image_size(config: SearchConfig) -> int:
@@ -93,16 +86,11 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m factornas.bench.cost_worker JOB_JSON", file=sys.stderr)
-        return 2
-    try:
-        print(json.dumps(measure(json.loads(args[0]))))
-    except FactorNASError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return worker_main(
+        argv,
+        "python -m factornas.bench.cost_worker JOB_JSON",
+        lambda job: print(json.dumps(measure(json.loads(job)))),
+    )
 
 
 if __name__ == "__main__":
