@@ -32,12 +32,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from factornas.bench.cost_worker import CIFAR_SIZE, random_batch, ready_to_step
 from factornas.presets.search import search_preset
-from factornas.search.loop import build_network
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.supernet.edge import MixedEdge
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -45,6 +43,7 @@ class Arm:
     """One supernet and optimizer, and how to set it up before each of its steps."""
 
     optimizer: MultiLevelOptimizer
+    epoch: int
     prepare: Callable[[], None] = lambda: None
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
@@ -61,13 +60,11 @@ def _activation_modules(network: nn.Module) -> list[nn.Module]:
     ]
 
 
-def _arm(preset: str, schedule: str, batch_size: int) -> MultiLevelOptimizer:
-    config = search_preset(preset).replace(schedule=schedule, batch_size=batch_size)
-    torch.manual_seed(config.seed)
-    network = build_network(config, num_classes=10, in_channels=3)
-    optimizer = MultiLevelOptimizer(network, config)
-    optimizer.set_epoch(max(level.config.warmup_epochs for level in optimizer.levels))
-    return optimizer
+def _arm(preset: str, schedule: str, batch_size: int) -> Arm:
+    optimizer, epoch = ready_to_step(
+        search_preset(preset).replace(schedule=schedule, batch_size=batch_size)
+    )
+    return Arm(optimizer, epoch)
 
 
 def main() -> None:
@@ -77,35 +74,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
 
-    arms = {"darts": Arm(_arm("darts", args.schedule, args.batch_size))}
-    arms["adarts"] = Arm(_arm("adarts", args.schedule, args.batch_size))
+    arms = {name: _arm(name, args.schedule, args.batch_size) for name in ("darts", "adarts")}
     eval_mode = _arm("adarts", args.schedule, args.batch_size)
-    activations = _activation_modules(eval_mode.network)
+    activations = _activation_modules(eval_mode.optimizer.network)
 
     def activations_in_eval_mode() -> None:
         for module in activations:
             module.eval()
 
-    arms["adarts, RReLU eval"] = Arm(eval_mode, activations_in_eval_mode)
+    eval_mode.prepare = activations_in_eval_mode
+    arms["adarts, RReLU eval"] = eval_mode
     alpha_only = _arm("adarts", args.schedule, args.batch_size)
-    op_group = alpha_only.network.arch.space.cell("normal").op.name
-    alpha_only.levels = [level for level in alpha_only.levels if level.name == op_group]
-    arms["adarts, no β gradient"] = Arm(alpha_only)
+    levels = alpha_only.optimizer.levels
+    op_group = alpha_only.optimizer.network.arch.space.cell("normal").op.name
+    alpha_only.optimizer.levels = [level for level in levels if level.name == op_group]
+    arms["adarts, no β gradient"] = alpha_only
 
     generator = torch.Generator().manual_seed(0)
-
-    def batch() -> Batch:
-        x = torch.randn(args.batch_size, 3, 32, 32, generator=generator)
-        return x, torch.randint(0, 10, (args.batch_size,), generator=generator)
-
-    train, val = batch(), batch()
+    train, val = (random_batch(args.batch_size, CIFAR_SIZE, generator) for _ in range(2))
     names = list(arms)
     for step in range(args.steps + 1):
         for name in names[step % len(names) :] + names[: step % len(names)]:
             arm = arms[name]
             arm.prepare()
             wall, cpu = time.perf_counter(), time.process_time()
-            arm.optimizer.step(train, val, epoch=0, step=step)
+            arm.optimizer.step(train, val, epoch=arm.epoch, step=step)
             if step:
                 arm.wall.append(time.perf_counter() - wall)
                 arm.cpu.append(time.process_time() - cpu)

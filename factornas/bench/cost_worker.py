@@ -38,9 +38,24 @@ def image_size(config: SearchConfig) -> int:
     return config.data.imagenet_image if config.stem == "imagenet" else CIFAR_SIZE
 
 
-def _batch(size: int, side: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(
+    size: int, side: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random colour images and labels: a step costs the same on any data of that shape."""
     images = torch.randn(size, IMAGE_CHANNELS, side, side, generator=generator)
     return images, torch.randint(0, CLASSES, (size,), generator=generator)
+
+
+def ready_to_step(config: SearchConfig) -> tuple[MultiLevelOptimizer, int]:
+    """The supernet and N-level optimizer a search builds for ``config`` (seeded), and the
+    epoch to step at: the first at which every level's warm-up is over, so that a timed step
+    is the full iteration. The learning rates are set for that epoch."""
+    torch.manual_seed(config.seed)
+    network = build_network(config, num_classes=CLASSES, in_channels=IMAGE_CHANNELS)
+    optimizer = MultiLevelOptimizer(network, config)
+    epoch = max((level.config.warmup_epochs for level in optimizer.levels), default=0)
+    optimizer.set_epoch(epoch)
+    return optimizer, epoch
 
 
 def measure(job: dict[str, Any]) -> dict[str, Any]:
@@ -53,15 +68,11 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         batch_size=job["batch_size"],
         schedule=job["schedule"],
     )
-    torch.manual_seed(config.seed)
-    network = build_network(config, num_classes=CLASSES, in_channels=IMAGE_CHANNELS)
-    optimizer = MultiLevelOptimizer(network, config)
-    # Time the full iteration: an epoch at which every level's warm-up is over.
-    epoch = max((level.config.warmup_epochs for level in optimizer.levels), default=0)
-    optimizer.set_epoch(epoch)
+    optimizer, epoch = ready_to_step(config)
+    network = optimizer.network
     generator = torch.Generator().manual_seed(config.seed)
     side = image_size(config)
-    train, val = (_batch(config.batch_size, side, generator) for _ in range(2))
+    train, val = (random_batch(config.batch_size, side, generator) for _ in range(2))
 
     # Everything built so far is the baseline: the supernet, the optimizers, the batches.
     start_rss = peak_rss_bytes()
