@@ -9,6 +9,7 @@ start identical by a broadcast from rank 0; only rank 0 writes files.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,12 +37,29 @@ class DistContext:
         return self.world_size > 1
 
 
+# Modules whose functions take ``group=dist.group.WORLD`` as a default argument. Python
+# evaluates a default once, at import, so one first imported after the group exists keeps a
+# reference to it for the life of the process.
+_MODULES_THAT_BIND_THE_DEFAULT_GROUP = (
+    "torch.distributed.nn",
+    "torch.distributed.optim",
+    "torch.distributed.fsdp",
+)
+
+
 def init_distributed(device: torch.device) -> DistContext:
     """Join the process group that ``torchrun`` describes in the environment, if any."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistContext()
     if not dist.is_initialized():
+        # Import them while the default group is still None. Left alone, the first optimizer
+        # imports them (through torch._dynamo) after the group exists; their defaults then pin
+        # it, destroy_process_group cannot free it, and its gloo threads run on into
+        # interpreter teardown, where one that releases the last tensor of a collective aborts
+        # the rank ("terminate called without an active exception").
+        for module in _MODULES_THAT_BIND_THE_DEFAULT_GROUP:
+            importlib.import_module(module)
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -107,10 +125,12 @@ def max_divergence(tensors: list[torch.Tensor], context: DistContext) -> float:
 def leaving_process_group() -> Iterator[None]:
     """Destroy, on every way out of the block, a process group that the block created.
 
-    A gloo group still alive when the interpreter exits tears down its threads during
-    process teardown, and the process aborts ("terminate called without an active
-    exception") some of the time, after a search that had finished, or one that a rank
-    refused. A group that existed before the block belongs to the caller and is left alone.
+    Destroying the group joins its gloo worker threads while the interpreter still runs. A
+    thread left to interpreter teardown that drops the last reference to a collective's
+    tensor needs the GIL, which teardown no longer grants, and the rank aborts ("terminate
+    called without an active exception") some of the time, after a search that had finished
+    or one that a rank refused. A group that existed before the block belongs to the caller
+    and is left alone.
     """
     existed = dist.is_available() and dist.is_initialized()
     try:
