@@ -227,6 +227,18 @@ class FactorGroup:
             out = out + w * module(x)
         return out
 
+    def mix_shared(
+        self, x: Any, weights: Any, modules: Sequence[Sequence[nn.Module]]
+    ) -> Any | None:
+        """Optional batched form of :meth:`mix` for k edges that share the input ``x``.
+
+        ``weights`` is ``(k, n)`` (row e: edge e's weights) and ``modules[e]`` edge e's
+        candidates. Return the ``(N, k·C, ...)`` tensor whose channel block e is edge e's
+        mixture, or None to let the supernet batch the candidates itself (the default: it
+        runs each candidate once for all k edges and sums them, which equals :meth:`mix`).
+        """
+        return None
+
     def __repr__(self) -> str:
         where = (
             self.role if self.role == "op" else f"{self.placement.value if self.placement else ''}"

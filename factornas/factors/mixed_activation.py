@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
 from factornas.factors.activations import Swish
 from factornas.factors.base import Candidate, FactorGroup, Placement
-from factornas.kernels import fused_mixed_activation
+from factornas.kernels import fused_mixed_activation, grouped_mixed_activation
 
 # Module type → kernel name. Matched on the exact type: a subclass may compute anything.
 _KERNEL_NAMES: dict[type, str] = {
@@ -51,29 +52,67 @@ class ActivationGroup(FactorGroup):
     def mix(
         self, x: torch.Tensor, weights: torch.Tensor, modules: Sequence[nn.Module]
     ) -> torch.Tensor:
-        kernel_names = [_KERNEL_NAMES.get(type(m)) for m in modules]
-        names = [name for name in kernel_names if name is not None]
-        if len(names) < len(kernel_names) or not x.is_floating_point():
+        kernel = _kernel_call(modules)
+        if kernel is None or not x.is_floating_point():
             return super().mix(x, weights, modules)
-        kwargs: dict[str, object] = {"prelu_weight": None, "swish_beta": None}
-        for module in modules:
-            if isinstance(module, nn.PReLU):
-                kwargs["prelu_weight"] = module.weight
-            elif isinstance(module, Swish):
-                kwargs["swish_beta"] = module.beta
-            elif isinstance(module, nn.RReLU):
-                kwargs["rrelu_lower"], kwargs["rrelu_upper"] = module.lower, module.upper
-            elif isinstance(module, nn.LeakyReLU):
-                kwargs["leaky_slope"] = module.negative_slope
-            elif isinstance(module, nn.CELU):
-                kwargs["celu_alpha"] = module.alpha
-            elif isinstance(module, nn.ELU):
-                kwargs["elu_alpha"] = module.alpha
-        training = any(m.training for m in modules)
+        names, settings = kernel
         return fused_mixed_activation(
             x,
             weights,
             names,
-            training=training,
-            **kwargs,  # type: ignore[arg-type]
+            prelu_weight=_single(modules, nn.PReLU, "weight"),
+            swish_beta=_single(modules, Swish, "beta"),
+            training=any(m.training for m in modules),
+            **settings,  # type: ignore[arg-type]
         )
+
+    def mix_shared(
+        self,
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        modules: Sequence[Sequence[nn.Module]],
+    ) -> torch.Tensor | None:
+        """Every edge's mixture of the one input ``x`` in a single kernel call, each edge with
+        its own β row, PReLU slope and Swish ``b``."""
+        kernel = _kernel_call(modules[0])
+        if kernel is None or not x.is_floating_point():
+            return None
+        names, settings = kernel
+        prelu = [_single(edge, nn.PReLU, "weight") for edge in modules]
+        swish = [_single(edge, Swish, "beta") for edge in modules]
+        return grouped_mixed_activation(
+            x,
+            weights,
+            names,
+            prelu_weight=None if prelu[0] is None else torch.cat([p.reshape(1) for p in prelu]),
+            swish_beta=None if swish[0] is None else torch.cat([b.reshape(1) for b in swish]),
+            training=any(m.training for m in modules[0]),
+            **settings,  # type: ignore[arg-type]
+        )
+
+
+def _kernel_call(modules: Sequence[nn.Module]) -> tuple[list[str], dict[str, float]] | None:
+    """The kernel's activation names and settings for these candidate modules, or None when
+    one of them is not a built-in activation (a user's own: the plain weighted sum)."""
+    names = [_KERNEL_NAMES.get(type(m)) for m in modules]
+    if any(name is None for name in names):
+        return None
+    settings: dict[str, float] = {}
+    for module in modules:
+        if isinstance(module, nn.RReLU):
+            settings["rrelu_lower"], settings["rrelu_upper"] = module.lower, module.upper
+        elif isinstance(module, nn.LeakyReLU):
+            settings["leaky_slope"] = module.negative_slope
+        elif isinstance(module, nn.CELU):
+            settings["celu_alpha"] = module.alpha
+        elif isinstance(module, nn.ELU):
+            settings["elu_alpha"] = module.alpha
+    return cast(list[str], names), settings
+
+
+def _single(modules: Sequence[nn.Module], kind: type, attribute: str) -> torch.Tensor | None:
+    """The learnable scalar of the candidate of type ``kind`` (PReLU's slope, Swish's b)."""
+    for module in modules:
+        if isinstance(module, kind):
+            return cast(torch.Tensor, getattr(module, attribute))
+    return None

@@ -10,6 +10,7 @@ from torch import nn
 from factornas.factors.ops import FactorizedReduce, ReLUConvBN
 from factornas.space.config import CellFactors, CellType, Topology
 from factornas.supernet.edge import MixedEdge
+from factornas.supernet.grouped import run_edges
 
 EdgeFactory = Callable[[CellFactors, int, int], nn.Module]
 
@@ -19,7 +20,10 @@ class SearchCell(nn.Module):
     every earlier node; the output concatenates the last ``multiplier`` nodes.
 
     ``edge_factory`` builds one edge from (cell factors, channels, stride); PC-DARTS swaps in
-    a partial-channel edge through it.
+    a partial-channel edge through it. Each edge keeps its own modules (and state-dict
+    names), but with :attr:`grouped` (the default) the edges leaving one node are computed
+    together (:mod:`factornas.supernet.grouped`); ``grouped = False`` runs them one by one,
+    the plain statement of the cell that the tests hold the grouped execution to.
     """
 
     def __init__(
@@ -45,6 +49,18 @@ class SearchCell(nn.Module):
             edge_factory(cell, channels, 2 if reduction and source < 2 else 1)
             for _, source in topology.edge_index()
         )
+        self.grouped = True
+        edge_index = topology.edge_index()
+        #: Per source node: its outgoing edges' indices (targets ascending) and target nodes.
+        self.by_source: list[tuple[list[int], list[int]]] = [
+            (
+                [e for e, (_, s) in enumerate(edge_index) if s == source],
+                [t for t, s in edge_index if s == source],
+            )
+            for source in range(topology.steps + 1)
+        ]
+        for source, (indices, _) in enumerate(self.by_source):
+            self.register_buffer(f"source_{source}", torch.tensor(indices), persistent=False)
 
     def forward(
         self,
@@ -63,16 +79,52 @@ class SearchCell(nn.Module):
             s1 = s1.contiguous(memory_format=torch.channels_last)
             s0 = s1 if same else s0.contiguous(memory_format=torch.channels_last)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        offset = 0
-        for _ in range(self.topology.steps):
-            node: torch.Tensor | None = None
-            for source, h in enumerate(states):
-                e = offset + source
-                out = self.edges[e](h, {g: w[e] for g, w in weights.items()})
-                if edge_scale is not None:
-                    out = edge_scale[e] * out
-                node = out if node is None else node + out
-            offset += len(states)
-            assert node is not None
-            states.append(node)
+        if self.grouped:
+            states = self._grouped_nodes(states, weights, edge_scale)
+        else:
+            offset = 0
+            for _ in range(self.topology.steps):
+                node: torch.Tensor | None = None
+                for source, h in enumerate(states):
+                    e = offset + source
+                    out = self.edges[e](h, {g: w[e] for g, w in weights.items()})
+                    if edge_scale is not None:
+                        out = edge_scale[e] * out
+                    node = out if node is None else node + out
+                offset += len(states)
+                assert node is not None
+                states.append(node)
         return torch.cat(states[-self.topology.multiplier :], dim=1)
+
+    def _grouped_nodes(
+        self,
+        states: list[torch.Tensor],
+        weights: Mapping[str, torch.Tensor],
+        edge_scale: torch.Tensor | None,
+    ) -> list[torch.Tensor]:
+        """The intermediate nodes, computed source by source: when node j is complete (every
+        source before it has contributed), its outgoing edges run as one group. Each node sums
+        its incoming edges in source order, as the per-edge loop does."""
+        sums: list[torch.Tensor | None] = [None] * self.topology.steps
+        for source, (indices, targets) in enumerate(self.by_source):
+            if source >= 2:
+                node = sums[source - 2]
+                assert node is not None
+                states.append(node)
+            index = getattr(self, f"source_{source}")
+            rows = {g: w.index_select(0, index) for g, w in weights.items()}
+            edges = [self.edges[e] for e in indices]
+            outputs = run_edges(edges, states[source], rows).unbind(1)
+            for out, e, target in zip(outputs, indices, targets, strict=True):
+                slot = target - 2
+                total = sums[slot]
+                if edge_scale is None:
+                    sums[slot] = out if total is None else total + out
+                elif total is None:
+                    sums[slot] = edge_scale[e] * out
+                else:
+                    sums[slot] = torch.addcmul(total, edge_scale[e], out)
+        last = sums[-1]
+        assert last is not None
+        states.append(last)
+        return states

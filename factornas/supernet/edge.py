@@ -123,6 +123,10 @@ class MixedEdge(nn.Module):
         )
         self._factors = {f.name: f for f in cell.factors}
 
+    def factor(self, name: str) -> ResolvedFactor:
+        """The resolved factor group ``name`` of this edge's cell."""
+        return self._factors[name]
+
     def _mix(
         self,
         factor: ResolvedFactor,

@@ -10,8 +10,9 @@ edge's memory and compute by about ``K``, which is what lets PC-DARTS search wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import cast
 
 import torch
 from torch import nn
@@ -20,6 +21,7 @@ from factornas.errors import SpaceError
 from factornas.space.config import CellFactors, SearchSpace
 from factornas.supernet.cell import EdgeFactory
 from factornas.supernet.edge import MixedEdge
+from factornas.supernet.grouped import EDGE_RUNNERS, run_mixed_edges
 
 
 class PartialChannelEdge(nn.Module):
@@ -56,6 +58,29 @@ class PartialChannelEdge(nn.Module):
         # of their concatenation, built in one copy instead of cat + transpose.
         rest = bypassed.unflatten(1, (self.partial_channels - 1, self.sampled)).unbind(1)
         return torch.stack([mixed, *rest], dim=2).flatten(1, 2)
+
+
+def run_partial_edges(
+    edges: Sequence[nn.Module], x: torch.Tensor, weights: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """k partial-channel edges leaving one node, ``(N, k, C, H', W')``: their sampled channels
+    are the same slice of the shared input, so the k mixed edges run grouped on it, and the
+    bypass is pooled once; each edge's output then interleaves its own mixture with it."""
+    partial_edges = cast(Sequence[PartialChannelEdge], edges)
+    first, count = partial_edges[0], len(partial_edges)
+    mixed = run_mixed_edges([e.mixed for e in partial_edges], x[:, : first.sampled], weights)
+    groups = first.partial_channels
+    if groups == 1:
+        return mixed
+    rest = first.bypass(x[:, first.sampled :]).unflatten(1, (groups - 1, first.sampled))
+    # (N, k, C/K, K, H, W): per edge and sampled channel, its mixture then the K - 1 bypassed
+    # groups, which is the per-edge stack-and-flatten shuffle for all k edges in one copy.
+    rest = rest.movedim(1, 2).unsqueeze(1).expand(-1, count, -1, -1, -1, -1)
+    shuffled = torch.cat([mixed.unsqueeze(3), rest], dim=3)
+    return shuffled.flatten(2, 3)
+
+
+EDGE_RUNNERS[PartialChannelEdge] = run_partial_edges
 
 
 def edge_factory(space: SearchSpace) -> EdgeFactory:

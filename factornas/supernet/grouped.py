@@ -1,0 +1,215 @@
+"""Every edge leaving one node of a search cell, computed together (grouped execution).
+
+The cell's edges are grouped by *source* node (docs/design-decisions.md says why): the edges
+leaving a node share their input, their stride (stride 2 exactly on the edges leaving a
+reduction cell's inputs) and their module shapes, and their targets are the later nodes. For
+those k edges this module evaluates Eq. 2 as :class:`~factornas.supernet.edge.MixedEdge` does
+for one, but each candidate path runs once for all k (:mod:`factornas.supernet.stacked`): the
+input factors' mixtures are computed once per node and factor chain (the built-in activation
+group mixes all k edges' β in one kernel call), pools once per node, each conv once as a
+grouped conv, each BN once over the concatenated channels. The result is ``(N, k, C, H, W)``,
+edge ``e``'s output at ``[:, e]``, equal to the per-edge computation up to float rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import cast
+
+import torch
+from torch import Tensor, nn
+
+from factornas.factors.base import FactorGroup
+from factornas.space.config import ResolvedFactor
+from factornas.supernet.edge import MixedEdge
+from factornas.supernet.stacked import (
+    Edges,
+    batch_norm,
+    layers,
+    norm_settings,
+    run_layers,
+    run_stacked,
+)
+
+#: ``(edges, shared input, weights with one row per edge) -> (N, k, C, H, W)``.
+EdgeRunner = Callable[[Sequence[nn.Module], Tensor, Mapping[str, Tensor]], Tensor]
+EDGE_RUNNERS: dict[type, EdgeRunner] = {}
+
+
+def run_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tensor]) -> Tensor:
+    """The outputs of ``edges`` (one source node's, same type) on their shared input ``x``.
+
+    An edge type without a grouped runner (a user's ``edge_factory``) runs edge by edge.
+    """
+    runner = EDGE_RUNNERS.get(type(edges[0]))
+    if runner is None or any(type(e) is not type(edges[0]) for e in edges):
+        outputs = [edge(x, {g: w[e] for g, w in weights.items()}) for e, edge in enumerate(edges)]
+        return torch.stack(outputs, dim=1)
+    return runner(edges, x, weights)
+
+
+def weighted_sum(terms: Iterable[tuple[Edges, Tensor | None]], count: int) -> Tensor:
+    """``Σ w[e] · y_e`` per edge as ``(N, k, C, ...)``; ``w`` is ``(k,)`` or None (weight 1).
+
+    Weighted terms accumulate in place into the first product, which nothing else holds.
+    """
+    total: Tensor | None = None
+    for y, w in terms:
+        y5 = y.split()
+        if w is None:
+            total = y5 if total is None else total + y5
+            continue
+        w5 = w if w.dim() == y5.dim() else w.view(1, count, *(1,) * (y5.dim() - 2))
+        total = y5 * w5 if total is None else total.addcmul_(y5, w5)
+    assert total is not None
+    if total.shape[1] != count:  # every term was one tensor shared by the edges
+        total = total.expand(total.shape[0], count, *total.shape[2:])
+    return total
+
+
+def _as_edges(total: Tensor, count: int) -> Edges:
+    return Edges(total.flatten(1, 2), count, shared=False)
+
+
+def columns(weights: Tensor, dims: int = 5) -> tuple[Tensor, ...]:
+    """The ``(k, n)`` weights as n per-edge scales shaped ``(1, k, 1, ...)`` for ``dims``-D
+    edge-split tensors: one reshape and one unbind (one stack in backward) instead of a
+    column index, a view and a scatter per candidate."""
+    count, n = weights.shape
+    return weights.t().reshape(n, 1, count, *(1,) * (dims - 2)).unbind(0)
+
+
+def mix_factor(
+    factor: ResolvedFactor,
+    x: Edges,
+    weights: Tensor | None,
+    candidates: Sequence[Sequence[nn.Module]],
+) -> Edges:
+    """One factor's mixture on k edges; ``candidates[e]`` are edge ``e``'s candidate modules
+    and ``weights`` their ``(k, n)`` weights (None: a single, fixed candidate).
+
+    A group with its own batched formula (:meth:`FactorGroup.mix_shared`) computes it; a group
+    that overrides :meth:`FactorGroup.mix` keeps its own formula, edge by edge; every other
+    group is the weighted sum of its candidates, each run for all k edges at once.
+    """
+    group, count = factor.group, x.count
+    by_candidate = [[edge[c] for edge in candidates] for c in range(len(candidates[0]))]
+    if weights is None:
+        return run_stacked(by_candidate[0], x)
+    if x.shared:
+        mixed = group.mix_shared(x.data, weights, candidates)
+        if mixed is not None:
+            return Edges(mixed, count, shared=False)
+    if type(group).mix is not FactorGroup.mix:
+        outputs = [group.mix(x.block(e), weights[e], candidates[e]) for e in range(count)]
+        return Edges(torch.cat(outputs, dim=1), count, shared=False)
+    scales = columns(weights, x.data.dim() + 1)
+    terms = ((run_stacked(m, x), scales[c]) for c, m in enumerate(by_candidate))
+    return _as_edges(weighted_sum(terms, count), count)
+
+
+def _variants(
+    edges: Sequence[MixedEdge],
+    plan: int,
+    combos: list[tuple],
+    h: Edges,
+    weights: Mapping[str, Tensor],
+) -> Edges:
+    """The op's variant combinations, each weighted by the product of its variants' weights."""
+    modules = [cast(nn.ModuleList, edge.plans[plan][3]) for edge in edges]
+    if len(combos) == 1:
+        return run_stacked([m[0] for m in modules], h)
+    dims = h.data.dim() + 1
+    scales = {name: columns(w, dims) for name, w in weights.items() if name in dict(combos[0])}
+    terms = []
+    for index, combo in enumerate(combos):
+        scale: Tensor | None = None
+        for name, i in combo:
+            if name in scales:
+                scale = scales[name][i] if scale is None else scale * scales[name][i]
+        terms.append((run_stacked([m[index] for m in modules], h), scale))
+    return _as_edges(weighted_sum(terms, h.count), h.count)
+
+
+def run_mixed_edges(
+    edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tensor]
+) -> Tensor:
+    """k :class:`MixedEdge` outputs on their shared input, ``(N, k, C, H', W')``."""
+    mixed = cast(Sequence[MixedEdge], edges)
+    first, count = mixed[0], len(mixed)
+    for name in first.slots:  # the inner activation reads its edge's weights from a slot
+        rows = weights.get(name)
+        for e, edge in enumerate(mixed):
+            edge.slots[name].value = None if rows is None else rows[e]
+    op_weights = weights.get(first.cell.op.name)
+    op_scales = None if op_weights is None else columns(op_weights, x.dim() + 1)
+    shared = Edges(x, count, shared=True)
+    cache: dict[tuple[str, ...], Edges] = {}
+    outputs: list[Edges] = []
+    scales: list[Tensor | None] = []
+    final_norms = _FinalNorms()
+    for plan, (index, inputs, combos, _, output_mixtures) in enumerate(first.plans):
+        scales.append(None if op_scales is None else op_scales[index])
+        h, key = shared, cast(tuple[str, ...], ())
+        for factor in inputs:
+            key = (*key, factor.name)
+            if key not in cache:
+                candidates = [list(cast(nn.ModuleList, e.inputs[factor.name])) for e in mixed]
+                cache[key] = mix_factor(factor, h, weights.get(factor.name), candidates)
+            h = cache[key]
+        if len(combos) == 1 and not output_mixtures:
+            chains = [layers(cast(nn.ModuleList, e.plans[plan][3])[0]) for e in mixed]
+            if final_norms.defer(plan, chains, h):
+                outputs.append(h)  # replaced by the op's output once the norms have run
+                continue
+        y = _variants(mixed, plan, combos, h, weights)
+        for name in output_mixtures:
+            candidates = [
+                list(cast(nn.ModuleList, cast(nn.ModuleDict, e.plans[plan][4])[name]))
+                for e in mixed
+            ]
+            y = mix_factor(first.factor(name), y, weights.get(name), candidates)
+        outputs.append(y)
+    final_norms.run(outputs)
+    if not outputs:  # every op is the zero op
+        zero = x[:, :, :: first.stride, :: first.stride].mul(0.0)
+        return zero.unsqueeze(1).expand(zero.shape[0], count, *zero.shape[1:])
+    return weighted_sum(zip(outputs, scales, strict=True), count)
+
+
+class _FinalNorms:
+    """The batch norms that end the ops of one node's edges, run as one call.
+
+    Most DARTS ops end in a batch norm (every conv, and the pools during search), and every op
+    of a node has the same output shape: normalizing their concatenation once is exact (BN is
+    per channel) and replaces six calls, forward and backward, by one.
+    """
+
+    def __init__(self) -> None:
+        self.pending: dict[tuple, list[tuple[int, Edges, list[nn.Module]]]] = {}
+
+    def defer(self, plan: int, chains: Sequence[Sequence[nn.Module]], h: Edges) -> bool:
+        """Run every layer but a final batch norm now; False (nothing run) for other ops."""
+        settings = norm_settings(chains[0][-1])
+        if settings is None or any(
+            len(c) != len(chains[0]) or norm_settings(c[-1]) != settings for c in chains
+        ):
+            return False
+        body = run_layers([c[:-1] for c in chains], h)
+        norms = [c[-1] for c in chains]
+        self.pending.setdefault(settings, []).append((plan, body, norms))
+        return True
+
+    def run(self, outputs: list[Edges]) -> None:
+        """Normalize the deferred ops and put their outputs in place."""
+        for members in self.pending.values():
+            data = [body.stacked() for _, body, _ in members]
+            modules = [norm for _, _, norms in members for norm in norms]
+            joined = data[0] if len(data) == 1 else torch.cat(data, dim=1)
+            normalized = batch_norm(modules, joined)
+            pieces = normalized.split_with_sizes([d.shape[1] for d in data], dim=1)
+            for (plan, body, _), piece in zip(members, pieces, strict=True):
+                outputs[plan] = Edges(piece, body.count, shared=False)
+
+
+EDGE_RUNNERS[MixedEdge] = run_mixed_edges
