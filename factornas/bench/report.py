@@ -273,6 +273,13 @@ def render_report(results: dict[str, Any]) -> str:
             "",
             summary_table(results),
             "",
+            "`step`: median seconds of one search step (a weight step and every architecture "
+            "level's step), from the search's `metrics.jsonl`. `peak RSS`: peak resident memory "
+            "of the process that ran the search (one process per search). `edge agreement`: "
+            "fraction of kept edges with the same source and op in two seeds' genotypes; a "
+            "factor's agreement counts only edges that agree on the op; `fixed`: the arm does "
+            "not search that factor.",
+            "",
             f"## Differences to `{arms[0]['key']}`, paired by seed",
             "",
             differences_table(results),
@@ -281,13 +288,6 @@ def render_report(results: dict[str, Any]) -> str:
             "data subset and batch order). The interval is the two-sided 95 % Student-t interval "
             "of the mean difference over seeds (mean ± t · sd / √n): a difference whose interval "
             "contains 0 is within seed noise.",
-            "",
-            "`step`: median seconds of one search step (a weight step and every architecture "
-            "level's step), from the search's `metrics.jsonl`. `peak RSS`: peak resident memory "
-            "of the process that ran the search (one process per search). `edge agreement`: "
-            "fraction of kept edges with the same source and op in two seeds' genotypes; a "
-            "factor's agreement counts only edges that agree on the op; `fixed`: the arm does "
-            "not search that factor.",
             "",
             "## Per seed",
             "",
