@@ -1,5 +1,6 @@
 """``factornas bench compare``: a factorized space against its flat twin and fixed-factor
-baselines, on the same Fashion-MNIST data with the same budget, over several seeds.
+baselines, on the same data (Fashion-MNIST or CIFAR-10) with the same budget
+(:mod:`factornas.bench.budgets`), over several seeds.
 
 For every (arm, seed) the harness runs a search and then retrains the derived genotype, each
 in its own process (:mod:`factornas.bench.compare_worker`), into ``OUT/runs/<arm>/seed<k>/
@@ -7,9 +8,10 @@ in its own process (:mod:`factornas.bench.compare_worker`), into ``OUT/runs/<arm
 interrupted resumes: finished runs are read back, not redone, and a half-done run continues
 from its checkpoint. It then reports per arm the search's per-step cost and peak memory, the
 supernet's validation accuracy, the agreement of the genotypes across seeds
-(:mod:`factornas.bench.stability`) and the retrained test accuracy, as ``report.md``,
-``results.json`` and figures (:mod:`factornas.bench.report`). docs/benchmarks.md explains
-every number.
+(:mod:`factornas.bench.stability`) and the retrained test accuracy, and every arm's accuracy
+difference to the first with its interval across seeds (:mod:`factornas.bench.differences`),
+as ``report.md``, ``results.json`` and figures (:mod:`factornas.bench.report`).
+docs/benchmarks.md explains every number.
 """
 
 from __future__ import annotations
