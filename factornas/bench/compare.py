@@ -581,6 +581,7 @@ def run_cli(args: argparse.Namespace) -> int:
                 f"{metric['label']}, {comparison['against']} vs {comparison['arm']}: "
                 f"{metric['verdict']}",
                 markup=False,
+                soft_wrap=True,
             )
     console.print(
         f"{results['wall_seconds']:.0f} s; report, results.json and figures in {args.out}"

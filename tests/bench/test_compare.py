@@ -324,6 +324,10 @@ def test_a_tiny_comparison_through_the_cli_reports_and_resumes(
     assert not redone["reused"]
     assert redone["test_top1"] == saved["arms"][1]["runs"][1]["retrain"]["test_top1"]
     assert again["comparisons"] == saved["comparisons"]
+    # Without --json, the verdicts follow the table.
+    code, stdout, _ = run_cli(argv[:-1], capsys)
+    assert code == 0
+    assert f"retrained test top-1, adarts vs flat: {test['verdict']}\n" in stdout
 
     # Other sizes into the same directory are refused in one line before anything runs.
     before = sorted(p for p in out.rglob("*") if p.is_file())
