@@ -24,12 +24,12 @@ class SearchSizes(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channels: int = Field(gt=0)
-    layers: int = Field(ge=3)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
+    channels: int = Field(gt=0, description="initial channels (C)")
+    layers: int = Field(ge=3, description="cells")
+    epochs: int = Field(gt=0, description="epochs")
+    batch_size: int = Field(gt=0, description="batch size")
     subset: int | None = Field(
-        gt=0, description="training images, split 50/50 into train and val (None: all)"
+        gt=0, description="training images, split 50/50 into train and val (None: the whole split)"
     )
 
 
@@ -38,10 +38,10 @@ class RetrainSizes(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    channels: int = Field(gt=0)
-    layers: int = Field(ge=3)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
+    channels: int = Field(gt=0, description="initial channels (C)")
+    layers: int = Field(ge=3, description="cells")
+    epochs: int = Field(gt=0, description="epochs")
+    batch_size: int = Field(gt=0, description="batch size")
     subset: int | None = Field(gt=0, description="training images (None: the whole split)")
     test_subset: int | None = Field(None, gt=0, description="test images (None: all 10,000)")
 
@@ -108,6 +108,15 @@ ALL = "all"
 def budget_of(sizes: Sizes) -> BudgetName | None:
     """The name of the budget ``sizes`` equal, if any."""
     return next((name for name, budget in BUDGETS.items() if budget == sizes), None)
+
+
+def describe_flag(flag: str) -> str:
+    """What the size behind ``flag`` is, from its model's field description (``None`` read
+    as the command line's ``all``)."""
+    part, field = SIZE_FLAGS[flag]
+    model = SearchSizes if part == "search" else RetrainSizes
+    description = model.model_fields[field].description or field
+    return f"{'search' if part == 'search' else 'retraining'}: " + description.replace("None", ALL)
 
 
 def format_size(value: SizeValue) -> str:

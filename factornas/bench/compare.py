@@ -42,6 +42,7 @@ from factornas.bench.budgets import (
     Sizes,
     apply_overrides,
     budget_of,
+    describe_flag,
     format_size,
     overrides_of,
 )
@@ -491,7 +492,7 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Search every arm with the same budget on Fashion-MNIST or CIFAR-10 for several "
             "seeds, retrain each derived architecture, and report cost, memory, accuracy, every "
-            "arm's difference to the first with a 95%% interval across seeds, and the agreement "
+            "arm's difference to the first with a 95 % interval across seeds, and the agreement "
             "of the seeds' genotypes (docs/benchmarks.md). Rerunning the same command resumes."
         ),
     )
@@ -515,17 +516,15 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument(
         "--quick", dest="budget", action="store_const", const="quick", help="--budget quick"
     )
-    sizes = parser.add_argument_group(
-        "sizes", "override one size of the budget ('all': the whole split)"
-    )
-    for flag, (part, field) in SIZE_FLAGS.items():
+    sizes = parser.add_argument_group("sizes", "override one size of the budget")
+    for flag, (_, field) in SIZE_FLAGS.items():
         whole = field.endswith("subset")
         sizes.add_argument(
             f"--{flag}",
             type=integer_or_all if whole else int,
             default=argparse.SUPPRESS,  # absent unless given: None means "all"
             metavar="N|all" if whole else "N",
-            help=f"{part} {field.replace('_', ' ')}",
+            help=describe_flag(flag),
         )
     parser.add_argument(
         "--dataset", choices=tuple(DATASETS), default="fashion-mnist", help="default fashion-mnist"
