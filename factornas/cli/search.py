@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from factornas.cli import configfile
+from factornas.cli import configfile, loggers
 from factornas.errors import FactorNASError
 from factornas.presets.search import SEARCH_PRESETS
 from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
@@ -58,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     configfile.add_arguments(parser, "preset")
+    loggers.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -122,13 +123,15 @@ def run(args: argparse.Namespace) -> int:
         return configfile.print_config(args, config, settings)
     if args.out is None:
         raise FactorNASError("--out is required: the run directory to write (or resume)")
-    result = run_search(
-        config,
-        args.out,
-        overwrite=args.overwrite,
-        device=args.device,
-        show_progress=not args.no_progress,
-    )
+    with loggers.epoch_logger(args, args.out, config.space) as on_epoch:
+        result = run_search(
+            config,
+            args.out,
+            overwrite=args.overwrite,
+            device=args.device,
+            show_progress=not args.no_progress,
+            on_epoch=on_epoch,
+        )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, rank 0 reports for everyone
     console = Console()

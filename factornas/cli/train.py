@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from factornas.cli import configfile
+from factornas.cli import configfile, loggers
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.data import build_retrain_data
@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     configfile.add_arguments(parser, "recipe")
+    loggers.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -122,15 +123,17 @@ def run(args: argparse.Namespace) -> int:
     config = _validated(raw)
 
     console = Console()
-    result = retrain(
-        source.genotype,
-        config,
-        args.out,
-        data,
-        device=device,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    with loggers.epoch_logger(args, args.out) as on_epoch:
+        result = retrain(
+            source.genotype,
+            config,
+            args.out,
+            data,
+            device=device,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            on_epoch=on_epoch,
+        )
     if result.resumed_from_epoch:
         console.print(f"resumed after epoch {result.resumed_from_epoch}")
     last = result.last
