@@ -113,6 +113,9 @@ def retrain_base(args: argparse.Namespace) -> tuple[RetrainConfig, FileSettings]
     """The recipe (``--recipe``, else the file's ``recipe``, else by dataset) amended by
     ``--config``."""
     settings = FileSettings(args)
+    if set(settings.raw) == {"config", "genotype"}:
+        # A retraining's RUN_DIR/config.json, which also records the genotype it trained.
+        settings.raw = settings.raw["config"]
     recipe = args.recipe or settings.pop_str(RECIPE_KEY)
     settings.pop_str(RECIPE_KEY)
     if recipe is None:

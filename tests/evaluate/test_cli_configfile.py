@@ -63,7 +63,9 @@ def test_train_config_error_names_file_and_field(
     assert err == f"error: {path}: optimizer.lr: Input should be greater than 0\n"
 
 
-def test_train_runs_from_a_config_file(tmp_path: Path) -> None:
+def test_train_runs_from_a_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     out = tmp_path / "run"
@@ -71,3 +73,5 @@ def test_train_runs_from_a_config_file(tmp_path: Path) -> None:
     assert main([*argv, "--out", str(out)]) == 0
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["epochs"], config["network"]["channels"], config["data"]["subset"]) == (1, 4, 48)
+    # A run directory's config.json is itself a config file.
+    assert json.loads(printed(capsys, "--config", str(out / "config.json"))) == config
