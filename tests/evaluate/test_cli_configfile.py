@@ -63,9 +63,7 @@ def test_train_config_error_names_file_and_field(
     assert err == f"error: {path}: optimizer.lr: Input should be greater than 0\n"
 
 
-def test_train_runs_from_a_config_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_train_runs_from_a_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY)
     out = tmp_path / "run"
