@@ -89,6 +89,16 @@ def load_retrain_checkpoint(run_dir: str | Path) -> Checkpoint:
     return Checkpoint(genotype, config.network, state["model"], _image_size(config))
 
 
+def _fix_random_slopes(module: nn.Module) -> None:
+    """Replace every RReLU by the LeakyReLU it computes in eval mode (slope (lower + upper)/2):
+    the same function, and torch.onnx has no conversion for RReLU."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.RReLU):
+            setattr(module, name, nn.LeakyReLU((child.lower + child.upper) / 2))
+        else:
+            _fix_random_slopes(child)
+
+
 def inference_model(
     genotype: Genotype, config: NetworkConfig, state: dict[str, torch.Tensor] | None = None
 ) -> LogitsOnly:
@@ -98,6 +108,7 @@ def inference_model(
         network.load_state_dict(state)
     network.auxiliary_head = None
     network.drop_path_prob = 0.0
+    _fix_random_slopes(network)
     return LogitsOnly(network).eval()
 
 

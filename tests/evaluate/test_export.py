@@ -10,8 +10,14 @@ import torch
 import factornas
 from factornas.cli import main
 from factornas.evaluate.config import NetworkConfig
-from factornas.evaluate.network import NetworkCIFAR, NetworkImageNet
-from factornas.export import inference_model, load_retrain_checkpoint, sample_batch
+from factornas.evaluate.network import NetworkCIFAR, NetworkImageNet, build_network
+from factornas.export import (
+    check_onnx,
+    export_onnx,
+    inference_model,
+    load_retrain_checkpoint,
+    sample_batch,
+)
 from factornas.presets.published import published_genotype
 from tests.evaluate.test_cli import TINY_TRAIN
 
@@ -56,6 +62,22 @@ def test_export_onnx_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixtu
         want = model(images)
     assert got.shape == (5, 5)
     assert torch.allclose(torch.from_numpy(got), want, atol=1e-4, rtol=0)
+
+
+def test_rrelu_exports_as_its_eval_mode_leaky_relu(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    config = NetworkConfig(channels=4, layers=3, auxiliary=False, override={"activation": "rrelu"})
+    genotype = published_genotype("darts_v2")
+    torch.manual_seed(0)
+    network = build_network(genotype, config).eval()
+    torch.manual_seed(0)
+    model = inference_model(genotype, config)
+    images = sample_batch(config, 32)
+    with torch.no_grad():
+        assert torch.equal(model(images), network(images)[0])  # the same function
+    diff = check_onnx(model, images, export_onnx(model, images, tmp_path / "rrelu.onnx"))
+    assert diff is not None and diff <= 1e-4
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
