@@ -120,8 +120,13 @@ def validate(model: type[M], raw: dict[str, Any], source: str) -> M:
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes, plus DEL, which TOML forbids raw and JSON keeps."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+    return key if _BARE_KEY.match(key) else _string(key)
 
 
 def _value(value: Any) -> str:
@@ -135,7 +140,7 @@ def _value(value: Any) -> str:
             return "nan"
         return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _string(value)
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factornas.cli import main
-from factornas.configfile import dump_config, read_config_file, to_toml, validate
+from factornas.configfile import dump_config, read_config_file, to_toml, tomllib, validate
 from factornas.factors.registry import registry
 from factornas.presets.search import SEARCH_PRESETS, search_preset
 from factornas.search.config import FrozenSpec, LevelConfig, OptimizerConfig, SearchConfig
@@ -213,3 +215,24 @@ def test_plugin_flag_failure_and_missing_base_are_one_line(
     assert capsys.readouterr().err == "error: give --preset NAME, --config FILE, or both\n"
     assert main(["search", "--preset", "adarts"]) == 2
     assert capsys.readouterr().err.startswith("error: --out is required")
+
+
+SCALARS = (
+    st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.booleans()
+    | st.text(max_size=8)
+)
+TOML_DATA = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), TOML_DATA, max_size=4))
+def test_toml_writer_round_trips_any_table(data: dict[str, object]) -> None:
+    assert tomllib.loads(to_toml(data)) == data
