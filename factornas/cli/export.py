@@ -39,8 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RETRAIN_DIR",
         help="a `factornas train` run directory: export its network with its trained weights",
     )
-    parser.add_argument("--onnx", type=Path, help="write ONNX here (checked with onnxruntime)")
-    parser.add_argument("--torchscript", type=Path, help="write traced TorchScript here")
+    parser.add_argument(
+        "--onnx", type=Path, metavar="FILE", help="write ONNX here (checked with onnxruntime)"
+    )
+    parser.add_argument(
+        "--torchscript", type=Path, metavar="FILE", help="write traced TorchScript here"
+    )
     parser.add_argument("--network", choices=["cifar", "imagenet"], default="cifar")
     parser.add_argument("--channels", type=int, help="initial channels (36 cifar, 48 imagenet)")
     parser.add_argument("--layers", type=int, help="cells (20 cifar, 14 imagenet)")
