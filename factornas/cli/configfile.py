@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -26,6 +26,8 @@ from factornas.plugins import is_file_spec, load_plugins
 from factornas.presets.retrain import retrain_recipe
 from factornas.presets.search import search_preset
 from factornas.search.config import SearchConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 #: Top-level keys of a config file that are not settings of the config itself.
 PRESET_KEY, RECIPE_KEY, PLUGINS_KEY = "preset", "recipe", "plugins"
@@ -84,7 +86,7 @@ class FileSettings:
             raise ConfigFileError(f"{self.path}: {key}: expected a name, got {value!r}")
         return value
 
-    def amend(self, model: type[Any], base: BaseModel | None, origin: str) -> Any:
+    def amend(self, model: type[M], base: M | None, origin: str) -> M:
         """``base`` (or the model's defaults) amended by the file, validated; errors name the
         file, else ``origin``."""
         raw = merge(base.model_dump(mode="json") if base else {}, self.raw)
@@ -101,10 +103,10 @@ def _absolute(spec: str, base_dir: Path | None) -> str:
 def search_base(args: argparse.Namespace) -> tuple[SearchConfig, FileSettings]:
     """The preset (``--preset``, else the file's ``preset``) amended by ``--config``."""
     settings = FileSettings(args)
-    preset = args.preset or settings.pop_str(PRESET_KEY)
+    file_preset = settings.pop_str(PRESET_KEY)
+    preset = args.preset or file_preset  # --preset wins over the file's
     if settings.path is None and preset is None:
         raise FactorNASError("give --preset NAME, --config FILE, or both")
-    settings.pop_str(PRESET_KEY)  # --preset wins over the file's
     base = search_preset(preset) if preset else None
     return settings.amend(SearchConfig, base, f"preset {preset}"), settings
 
@@ -116,8 +118,8 @@ def retrain_base(args: argparse.Namespace) -> tuple[RetrainConfig, FileSettings]
     if set(settings.raw) == {"config", "genotype"}:
         # A retraining's RUN_DIR/config.json, which also records the genotype it trained.
         settings.raw = settings.raw["config"]
-    recipe = args.recipe or settings.pop_str(RECIPE_KEY)
-    settings.pop_str(RECIPE_KEY)
+    file_recipe = settings.pop_str(RECIPE_KEY)
+    recipe = args.recipe or file_recipe  # --recipe wins over the file's
     if recipe is None:
         data = settings.raw.get("data")
         dataset = args.dataset or (data.get("dataset") if isinstance(data, dict) else None)
