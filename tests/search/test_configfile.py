@@ -72,6 +72,8 @@ def test_written_configs_read_back_equal(tmp_path: Path, name: str, kind: str) -
 def test_toml_writer_quotes_what_toml_needs() -> None:
     text = to_toml({"a b": 'x "y"\n', "n": [1, 2.5e-9], "t": {"u": True}, "gone": None})
     assert text == '"a b" = "x \\"y\\"\\n"\nn = [1, 2.5e-09]\n\n[t]\nu = true\n'
+    tricky = {"0\n": [], "\x7f": "\x7f", "t": {"": {}}}  # a key ending a line, DEL, empty keys
+    assert tomllib.loads(to_toml(tricky)) == tricky
 
 
 def test_print_config_round_trips_through_the_cli(
@@ -232,7 +234,7 @@ TOML_DATA = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)  # the same tables every run
 @given(st.dictionaries(st.text(max_size=6), TOML_DATA, max_size=4))
 def test_toml_writer_round_trips_any_table(data: dict[str, object]) -> None:
     assert tomllib.loads(to_toml(data)) == data
