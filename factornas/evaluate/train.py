@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -182,8 +182,10 @@ def retrain(
     device: str | torch.device | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RetrainResult:
-    """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``.
+    """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``;
+    ``on_epoch`` (a logger) sees each epoch's record after ``metrics.jsonl`` does.
 
     The same call on the same ``out`` resumes after the last finished epoch; a finished run
     or a checkpoint of another configuration is refused unless ``overwrite``.
@@ -242,6 +244,8 @@ def retrain(
                 "seconds": time.perf_counter() - started,
             }
             metrics.write(last)
+            if on_epoch is not None:
+                on_epoch(last)
             save_checkpoint(
                 run.checkpoint_path,
                 {

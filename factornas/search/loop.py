@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from factornas.space.genotype import Genotype
 from factornas.supernet.network import SearchNetwork
 
 CHECKPOINT_FORMAT = 1
+#: Called on rank 0 with each epoch's record, after it is written to metrics.jsonl.
+EpochHook = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,10 @@ class Search:
         overwrite: bool = False,
         device: str | None = None,
         show_progress: bool = True,
+        on_epoch: EpochHook | None = None,
     ) -> None:
         self.config = config
+        self.on_epoch = on_epoch
         self.device = pick_device(device)
         self.dist: DistContext = init_distributed(self.device)
         self.run: RunDir = self._open_run_dir(Path(out), overwrite)
@@ -204,6 +209,8 @@ class Search:
                 record = self._run_epoch(progress, task)
                 if metrics is not None:
                     metrics.write(record)
+                    if self.on_epoch is not None:
+                        self.on_epoch(record)
                 self.epoch, self.step = self.epoch + 1, 0
                 self._save()
         return self._finish()
@@ -294,13 +301,20 @@ def run_search(
     overwrite: bool = False,
     device: str | None = None,
     show_progress: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search into ``out`` and return its genotype.
+    """Run (or resume) a search into ``out`` and return its genotype; ``on_epoch`` (a
+    logger) sees each epoch's record after ``metrics.jsonl`` does.
 
     Under ``torchrun`` the search joins the process group and leaves it before returning or
     raising (unless the caller had joined it already).
     """
     with leaving_process_group():
         return Search(
-            config, out, overwrite=overwrite, device=device, show_progress=show_progress
+            config,
+            out,
+            overwrite=overwrite,
+            device=device,
+            show_progress=show_progress,
+            on_epoch=on_epoch,
         ).run_search()
