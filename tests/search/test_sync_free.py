@@ -112,9 +112,7 @@ def test_a_step_reads_nothing_on_the_host(preset: str, schedule: str, order: str
     assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
 
-@pytest.mark.parametrize(
-    "preset", ["darts", pytest.param("adarts", marks=KERNEL_XFAIL)]
-)
+@pytest.mark.parametrize("preset", ["darts", pytest.param("adarts", marks=KERNEL_XFAIL)])
 def test_a_warm_up_step_reads_nothing_either(preset: str) -> None:
     """A level in warm-up does not step: the weight step alone, or with the other level."""
     groups = {"darts": "op", "adarts": "activation"}
