@@ -87,7 +87,7 @@ class _Meter:
         top = logits.topk(k, dim=1).indices
         hits = top.eq(labels.unsqueeze(1))
         n = labels.shape[0]
-        self.sums.add([loss * n, hits[:, 0].sum(), hits.any(dim=1).sum()])
+        self.sums.add([loss.detach() * n, hits[:, 0].sum(), hits.any(dim=1).sum()])
         self.count += n
 
     def result(self) -> dict[str, float]:

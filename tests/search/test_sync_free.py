@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from factornas.evaluate import train as train_module
+from factornas.evaluate.config import NetworkConfig, RetrainConfig, RetrainDataConfig
 from factornas.kernels.mixed_activation import draw_rrelu_seed
 from factornas.presets.published import published_genotype
 from factornas.presets.search import search_preset
@@ -27,8 +28,8 @@ from factornas.search import loop as loop_module
 from factornas.search.config import LevelConfig, SearchConfig
 from factornas.search.loop import Search, build_network
 from factornas.search.optimizer import MultiLevelOptimizer
-from tests.evaluate.test_train import TinyData, tiny_config
 
+Batch = tuple[torch.Tensor, torch.Tensor]
 #: The Tensor methods through which Python reads a value on the host.
 READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
 #: RReLU's seed comes from a CPU generator, read on the host once per draw (its own change
@@ -162,24 +163,41 @@ def test_the_search_loop_reads_only_at_refreshes_and_epoch_ends(
     assert len(result.epochs) == 2 and result.epochs[-1]["train_loss"] > 0
 
 
-def _train_epoch(refresh_every: int, **changes: Any) -> dict[str, float]:
-    config = tiny_config(epochs=1, **changes)
+class _RetrainData:
+    """Random 8×8 images of four classes, four batches an epoch."""
+
+    num_classes, in_channels, steps_per_epoch = 4, 3, 4
+
+    def train_batches(self, epoch: int, generator: torch.Generator) -> Iterator[Batch]:
+        for _ in range(self.steps_per_epoch):
+            labels = torch.randint(0, 4, (8,), generator=generator)
+            yield torch.randn(8, 3, 8, 8, generator=generator), labels
+
+    def test_batches(self) -> Iterator[Batch]:
+        return iter(())
+
+
+def _train_epoch(refresh_every: int, grad_clip: float | None = 5.0) -> dict[str, float]:
+    config = RetrainConfig(
+        network=NetworkConfig(channels=4, layers=3, num_classes=4, in_channels=3),
+        data=RetrainDataConfig(dataset="synthetic"),
+        epochs=1, batch_size=8, auxiliary_weight=0.4, grad_clip=grad_clip,
+    )  # fmt: skip
     torch.manual_seed(0)
     model = train_module.build_network(published_genotype("darts_v2"), config.network)
-    params = list(model.parameters())
-    optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9, fused=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, fused=True)
     bars = train_module.make_progress(enabled=False)
-    task = bars.add_task("train", total=TinyData().steps_per_epoch, stats="")
+    task = bars.add_task("train", total=_RetrainData.steps_per_epoch, stats="")
     generator = torch.Generator().manual_seed(1)
     return train_module.train_epoch(
-        model, TinyData(), optimizer, config, 0, generator, bars, task, refresh_every
+        model, _RetrainData(), optimizer, config, 0, generator, bars, task, refresh_every
     )
 
 
 def test_the_retraining_loop_reads_only_at_refreshes() -> None:
     with no_host_reads([DeviceSums.read]) as granted:
         result = _train_epoch(refresh_every=2, grad_clip=1.0)
-    assert len(granted) == TinyData().steps_per_epoch // 2 + 1  # refreshes, then the result
+    assert len(granted) == _RetrainData.steps_per_epoch // 2 + 1  # refreshes, then the result
     assert result["loss"] > 0
 
 
