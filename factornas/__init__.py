@@ -5,6 +5,7 @@ activations × …), each with its own architecture weights (Wang et al., "Scala
 Factorizable Architectural Parameters").
 """
 
+from factornas.build import build_model
 from factornas.errors import FactorNASError, GenotypeError, RegistryError, SpaceError
 from factornas.factors import (
     Candidate,
@@ -46,6 +47,7 @@ __all__ = [
     "SpaceError",
     "Topology",
     "arch_parameter_count",
+    "build_model",
     "darts_factor_defaults",
     "derive_genotype",
     "get_group",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from factornas.bench.budgets import ALL
+
 
 def at_least(minimum: int) -> Callable[[str], int]:
     """An argparse ``type`` for integers ≥ ``minimum``, refusing others in one line."""
@@ -16,3 +18,14 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def integer_or_all(text: str) -> int | None:
+    """An argparse ``type`` for a count that may be ``all`` (None: the whole split); the
+    budget's validation checks the range, with the flag's name."""
+    if text == ALL:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or {ALL}, got {text}") from None

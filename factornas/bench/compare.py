@@ -1,5 +1,6 @@
 """``factornas bench compare``: a factorized space against its flat twin and fixed-factor
-baselines, on the same Fashion-MNIST data with the same budget, over several seeds.
+baselines, on the same data (Fashion-MNIST or CIFAR-10) with the same budget
+(:mod:`factornas.bench.budgets`), over several seeds.
 
 For every (arm, seed) the harness runs a search and then retrains the derived genotype, each
 in its own process (:mod:`factornas.bench.compare_worker`), into ``OUT/runs/<arm>/seed<k>/
@@ -7,9 +8,10 @@ in its own process (:mod:`factornas.bench.compare_worker`), into ``OUT/runs/<arm
 interrupted resumes: finished runs are read back, not redone, and a half-done run continues
 from its checkpoint. It then reports per arm the search's per-step cost and peak memory, the
 supernet's validation accuracy, the agreement of the genotypes across seeds
-(:mod:`factornas.bench.stability`) and the retrained test accuracy, as ``report.md``,
-``results.json`` and figures (:mod:`factornas.bench.report`). docs/benchmarks.md explains
-every number.
+(:mod:`factornas.bench.stability`) and the retrained test accuracy, and every arm's accuracy
+difference to the first with its interval across seeds (:mod:`factornas.bench.differences`),
+as ``report.md``, ``results.json`` and figures (:mod:`factornas.bench.report`).
+docs/benchmarks.md explains every number.
 """
 
 from __future__ import annotations
@@ -31,12 +33,24 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
-from factornas.bench.arguments import at_least
+from factornas.bench.arguments import at_least, integer_or_all
 from factornas.bench.arms import FLAT, Arm, build_arms, factor_groups
+from factornas.bench.budgets import (
+    BUDGETS,
+    SIZE_FLAGS,
+    BudgetName,
+    Sizes,
+    apply_overrides,
+    budget_of,
+    describe_flag,
+    format_size,
+    overrides_of,
+)
 from factornas.bench.compare_worker import PROCESS_RECORD
+from factornas.bench.differences import compare_arms
 from factornas.bench.report import render_report, summary_table, write_figures
 from factornas.bench.stability import stability
-from factornas.data.fashion_mnist import NUM_CLASSES
+from factornas.data import cifar10, fashion_mnist
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import RetrainConfig
 from factornas.presets.retrain import cifar10_recipe
@@ -45,63 +59,22 @@ from factornas.runtime.rundir import CHECKPOINT, CONFIG, SUMMARY, is_finished
 from factornas.search.config import DataConfig, SearchConfig
 from factornas.space.genotype import Genotype
 
-RESULTS_FORMAT = 1
+#: 2: budgets with overrides, the dataset, and every arm against the first (``comparisons``).
+RESULTS_FORMAT = 2
 DEFAULT_BASELINES = (FLAT, "relu", "selu")
 QUICK_BASELINES = (FLAT,)
 #: The design card's minimum: agreement and a standard deviation from fewer seeds mean little.
 MIN_SEEDS = 3
-DATASET = "fashion-mnist"
-IN_CHANNELS = 1
+DatasetName = Literal["fashion-mnist", "cifar10"]
+#: Image channels and classes of each dataset the harness runs on.
+DATASETS: dict[DatasetName, tuple[int, int]] = {
+    "fashion-mnist": (1, fashion_mnist.NUM_CLASSES),
+    "cifar10": (3, cifar10.NUM_CLASSES),
+}
 LOG = "bench.log"
+#: The sizes and dataset of the comparison in OUT, to refuse resuming it with others.
+SIZES_RECORD = "bench_sizes.json"
 JOB = "bench_job.json"
-
-
-class SearchSizes(BaseModel):
-    """The search budget every arm gets."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    channels: int = Field(gt=0)
-    layers: int = Field(ge=3)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    subset: int = Field(gt=0, description="training images, split 50/50 into train and val")
-
-
-class RetrainSizes(BaseModel):
-    """The retraining budget every derived architecture gets."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    channels: int = Field(gt=0)
-    layers: int = Field(ge=3)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    subset: int = Field(gt=0, description="training images")
-    test_subset: int | None = Field(None, gt=0, description="test images (None: all 10,000)")
-
-
-class Sizes(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    search: SearchSizes
-    retrain: RetrainSizes
-
-
-#: ≤ 5 minutes on 2 idle cores: a smoke test of the whole pipeline, not a measurement.
-QUICK = Sizes(
-    search=SearchSizes(channels=4, layers=3, epochs=2, batch_size=16, subset=64),
-    retrain=RetrainSizes(
-        channels=4, layers=3, epochs=1, batch_size=32, subset=512, test_subset=512
-    ),
-)
-#: 21 minutes on 2 cores with four arms and three seeds (measured: docs/benchmarks.md).
-FULL = Sizes(
-    search=SearchSizes(channels=4, layers=3, epochs=2, batch_size=32, subset=512),
-    retrain=RetrainSizes(
-        channels=8, layers=5, epochs=3, batch_size=64, subset=1000, test_subset=1000
-    ),
-)
 
 
 class CompareSettings(BaseModel):
@@ -113,21 +86,35 @@ class CompareSettings(BaseModel):
     baselines: tuple[str, ...]
     seeds: int = Field(ge=2, description="≥ 2 to measure agreement; the CLI asks for ≥ 3")
     sizes: Sizes
-    data: Path | None = Field(None, description="Fashion-MNIST folder (None: the usual places)")
+    budget: BudgetName | None = Field(
+        None,
+        description="the named budget the sizes start from, for the command line (None: the "
+        "one they equal, else full)",
+    )
+    dataset: DatasetName = "fashion-mnist"
+    data: Path | None = Field(None, description="dataset folder (None: the usual places)")
     threads: int = Field(1, gt=0, description="torch intra-op threads of each run")
 
     @property
-    def mode(self) -> Literal["quick", "full", "custom"]:
-        """Which of the command line's sizes these are (``custom``: set through the API)."""
-        return "quick" if self.sizes == QUICK else "full" if self.sizes == FULL else "custom"
+    def base_budget(self) -> BudgetName:
+        """The named budget the command line starts from; overrides give the rest."""
+        return self.budget or budget_of(self.sizes) or "full"
+
+    @property
+    def overrides(self) -> dict[str, int | None]:
+        """The size flags that turn the base budget into these sizes."""
+        return overrides_of(self.sizes, BUDGETS[self.base_budget])
 
     def command(self, out: Path, *, as_json: bool) -> str:
-        """The canonical command line of these settings into ``out``; custom sizes have none,
-        so their command says so (the report's size table gives them)."""
+        """The canonical command line of these settings into ``out``: every size is a budget
+        or an override of one, so the command reproduces any sizes exactly."""
         parts = ["factornas", "bench", "compare", "--space", self.space]
         parts += ["--baselines", ",".join(self.baselines), "--seeds", str(self.seeds)]
-        if self.mode == "quick":
-            parts.append("--quick")
+        parts += ["--budget", self.base_budget]
+        for flag, value in self.overrides.items():
+            parts += [f"--{flag}", format_size(value)]
+        if self.dataset != "fashion-mnist":
+            parts += ["--dataset", self.dataset]
         if self.threads != 1:
             parts += ["--threads", str(self.threads)]
         if self.data is not None:
@@ -135,8 +122,7 @@ class CompareSettings(BaseModel):
         parts += ["--out", str(out)]
         if as_json:
             parts.append("--json")
-        command = shlex.join(parts)
-        return command if self.mode != "custom" else f"{command}  # custom sizes (Python API)"
+        return shlex.join(parts)
 
 
 # -- configs of one (arm, seed) -------------------------------------------------------------------
@@ -145,7 +131,7 @@ def search_config(arm: Arm, seed: int, settings: CompareSettings) -> SearchConfi
     size = settings.sizes.search
     return SearchConfig(
         space=arm.space,
-        data=DataConfig(dataset=DATASET, root=settings.data, subset=size.subset),
+        data=DataConfig(dataset=settings.dataset, root=settings.data, subset=size.subset),
         channels=size.channels,
         layers=size.layers,
         epochs=size.epochs,
@@ -158,20 +144,22 @@ def retrain_config(seed: int, inner_group: str | None, settings: CompareSettings
     """The paper's CIFAR-10 recipe, shortened to the comparison's budget.
 
     A few epochs leave nothing for the long-run regularizers to fight, and on 28×28 images a
-    16-pixel cutout hides most of the garment: cutout, drop path and the auxiliary head are off.
+    16-pixel cutout hides most of the garment: cutout, drop path and the auxiliary head are off,
+    on CIFAR-10 too, so that both datasets are retrained by one recipe.
     """
     size = settings.sizes.retrain
+    in_channels, num_classes = DATASETS[settings.dataset]
     raw = cifar10_recipe().model_dump()
     raw["network"].update(
         channels=size.channels,
         layers=size.layers,
-        num_classes=NUM_CLASSES,
-        in_channels=IN_CHANNELS,
+        num_classes=num_classes,
+        in_channels=in_channels,
         auxiliary=False,
         inner_group=inner_group,
     )
     raw["data"].update(
-        dataset=DATASET,
+        dataset=settings.dataset,
         root=settings.data,
         subset=size.subset,
         test_subset=size.test_subset,
@@ -201,6 +189,36 @@ def _check_same_run(run_dir: Path, expected: dict[str, Any]) -> None:
         raise FactorNASError(
             f"{run_dir} holds a run of other settings (sizes, data or factornas version): "
             "use another --out, or delete that directory to redo it"
+        )
+
+
+def _sizes_record(settings: CompareSettings) -> dict[str, Any]:
+    return {"dataset": settings.dataset, "sizes": settings.sizes.model_dump(mode="json")}
+
+
+def _check_same_sizes(out: Path, settings: CompareSettings) -> None:
+    """Refuse to resume the comparison in ``out`` with other sizes or another dataset, naming
+    the flags that differ.
+
+    Every run directory also checks its own config, but only once the loop reaches it: this
+    refuses before anything runs, and says which flags to change back.
+    """
+    path = out / SIZES_RECORD
+    if not path.exists():
+        return
+    before = json.loads(path.read_text())
+    sizes_before = Sizes.model_validate(before["sizes"])
+    was = overrides_of(sizes_before, settings.sizes)
+    changes = [
+        f"--{flag} {format_size(value)} (was {format_size(was[flag])})"
+        for flag, value in overrides_of(settings.sizes, sizes_before).items()
+    ]
+    if before["dataset"] != settings.dataset:
+        changes.insert(0, f"--dataset {settings.dataset} (was {before['dataset']})")
+    if changes:
+        raise FactorNASError(
+            f"{out} holds a comparison of other sizes: {', '.join(changes)}; resume it with "
+            "its own sizes (its report.md gives the command), or use another --out"
         )
 
 
@@ -399,6 +417,7 @@ def run_compare(
     groups = factor_groups(arms[0].space)
     machine = describe_machine(settings.threads)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_sizes(out, settings)
     runs: dict[str, list[dict[str, Any]]] = {arm.key: [] for arm in arms}
     total = len(arms) * settings.seeds
     done = 0
@@ -408,6 +427,8 @@ def run_compare(
             t0 = time.perf_counter()
             result = run_pair(arm, seed, settings, out)
             runs[arm.key].append(result)
+            if done == 1:  # the runs there, if any, have just been found of these sizes
+                (out / SIZES_RECORD).write_text(json.dumps(_sizes_record(settings), indent=2))
             how = (
                 "reused"
                 if result["search"]["reused"] and result["retrain"]["reused"]
@@ -424,7 +445,11 @@ def run_compare(
     results: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "command": settings.command(out, as_json=as_json),
-        "settings": {**settings.model_dump(mode="json"), "mode": settings.mode},
+        "settings": {
+            **settings.model_dump(mode="json"),
+            "budget": settings.base_budget,
+            "overrides": settings.overrides,
+        },
         "machine": machine,
         "factor_groups": list(groups),
         "arms": [
@@ -448,6 +473,7 @@ def run_compare(
         ),
         "run_wall_seconds_total": sum(p["wall_seconds"] for p in processes if p is not None),
     }
+    results["comparisons"] = compare_arms(results["arms"])
     results["figures"], results["figures_note"] = write_figures(out, results)
     # Measured last, so that it covers everything but writing the two text files.
     results["wall_seconds"] = time.perf_counter() - started
@@ -464,9 +490,10 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="a factorized space vs its flat twin and fixed-factor baselines",
         description=(
-            "Search every arm with the same budget on Fashion-MNIST for several seeds, retrain "
-            "each derived architecture, and report cost, memory, accuracy and the agreement of "
-            "the seeds' genotypes (docs/benchmarks.md). Rerunning the same command resumes."
+            "Search every arm with the same budget on Fashion-MNIST or CIFAR-10 for several "
+            "seeds, retrain each derived architecture, and report cost, memory, accuracy, every "
+            "arm's difference to the first with a 95 % interval across seeds, and the agreement "
+            "of the seeds' genotypes (docs/benchmarks.md). Rerunning the same command resumes."
         ),
     )
     parser.add_argument("--space", required=True, help="a factorized space preset, e.g. adarts")
@@ -474,21 +501,41 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         "--baselines",
         help="comma-separated: flat (the flat twin) and GROUP=CANDIDATE or CANDIDATE (a factor "
         f"fixed to one candidate, e.g. relu); default {','.join(DEFAULT_BASELINES)}, "
-        f"with --quick {','.join(QUICK_BASELINES)}",
+        f"with the quick budget {','.join(QUICK_BASELINES)}",
     )
     parser.add_argument(
         "--seeds", type=at_least(1), default=MIN_SEEDS, help=f"seeds per arm (≥ {MIN_SEEDS})"
     )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget",
+        choices=tuple(BUDGETS),
+        help="named search and retraining sizes (default full); docs/benchmarks.md gives each "
+        "one's sizes and wall time",
+    )
+    budget.add_argument(
+        "--quick", dest="budget", action="store_const", const="quick", help="--budget quick"
+    )
+    sizes = parser.add_argument_group("sizes", "override one size of the budget")
+    for flag, (_, field) in SIZE_FLAGS.items():
+        whole = field.endswith("subset")
+        sizes.add_argument(
+            f"--{flag}",
+            type=integer_or_all if whole else int,
+            default=argparse.SUPPRESS,  # absent unless given: None means "all"
+            metavar="N|all" if whole else "N",
+            help=describe_flag(flag),
+        )
     parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes: a ≤ 5-minute smoke test of the harness"
+        "--dataset", choices=tuple(DATASETS), default="fashion-mnist", help="default fashion-mnist"
     )
     parser.add_argument("--out", type=Path, required=True, help="output directory (resumes)")
-    parser.add_argument("--data", type=Path, help="Fashion-MNIST folder (default: usual places)")
+    parser.add_argument("--data", type=Path, help="the dataset's folder (default: usual places)")
     parser.add_argument(
         "--threads", type=at_least(1), default=1, help="torch threads of each run (default 1)"
     )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
-    parser.set_defaults(handler=run_cli)
+    parser.set_defaults(handler=run_cli, budget="full")
 
 
 def settings_from_args(args: argparse.Namespace) -> CompareSettings:
@@ -498,14 +545,22 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
             "for a standard deviation and a pairwise agreement worth reading"
         )
     if args.baselines is None:
-        baselines = QUICK_BASELINES if args.quick else DEFAULT_BASELINES
+        baselines = QUICK_BASELINES if args.budget == "quick" else DEFAULT_BASELINES
     else:
         baselines = tuple(t.strip() for t in args.baselines.split(",") if t.strip())
+    given = vars(args)
+    overrides = {
+        flag: given[flag.replace("-", "_")]
+        for flag in SIZE_FLAGS
+        if flag.replace("-", "_") in given
+    }
     return CompareSettings(
         space=args.space,
         baselines=baselines,
         seeds=args.seeds,
-        sizes=QUICK if args.quick else FULL,
+        sizes=apply_overrides(BUDGETS[args.budget], overrides),
+        budget=args.budget,
+        dataset=args.dataset,
         data=args.data.resolve() if args.data is not None else None,
         threads=args.threads,
     )
@@ -519,6 +574,14 @@ def run_cli(args: argparse.Namespace) -> int:
         print(json.dumps(results))
         return 0
     console.print(summary_table(results), markup=False, soft_wrap=True)
+    for comparison in results["comparisons"]:
+        for metric in comparison["metrics"].values():
+            console.print(
+                f"{metric['label']}, {comparison['against']} vs {comparison['arm']}: "
+                f"{metric['verdict']}",
+                markup=False,
+                soft_wrap=True,
+            )
     console.print(
         f"{results['wall_seconds']:.0f} s; report, results.json and figures in {args.out}"
     )

@@ -4,12 +4,16 @@ The paper's cost claim is relative (A-DARTS needs "20% extra search time" over D
 factorizing is what keeps the flat twin's cost away), so the harness reports every preset's
 median step time and peak memory together with their ratios to the first preset.
 
-Each preset runs in a fresh process (:mod:`factornas.bench.cost_worker`): its peak memory is
-the growth of that process's peak resident set over the steps (everything the steps allocate:
-saved activations, gradients, optimizer state, allocator slack; not the interpreter, torch or
-the supernet's weights). A busy machine slows whatever runs at the time, so the timed steps are
-spread over ``rounds`` rounds of one process per preset, the preset order rotating from round to
-round, and each preset's time is the median over all its timed steps.
+Each preset runs in a fresh process (:mod:`factornas.bench.cost_worker`): on the CPU its peak
+memory is the growth of that process's peak resident set over the steps (everything the steps
+allocate: saved activations, gradients, optimizer state, allocator slack; not the interpreter,
+torch or the supernet's weights); on CUDA the growth of the caching allocator's peak over what
+was allocated once the search was built. Each preset also reports the launches of one profiled
+step: ``ops_per_step`` (``aten::`` operator calls), ``conv_calls_per_step`` and, on CUDA,
+``kernels_per_step`` — per-op overhead is what a small step spends its time on. A busy machine
+slows whatever runs at the time, so the timed steps are spread over ``rounds`` rounds of one
+process per preset, the preset order rotating from round to round, and each preset's time is the
+median over all its timed steps.
 
 A preset whose process fails (most often: killed for memory, as the flat twin at the paper's
 shape on a 24 GiB machine) is reported as failed, with the reason, next to the presets that
@@ -36,6 +40,7 @@ from factornas.bench.arguments import at_least
 from factornas.bench.compare import describe_machine
 from factornas.errors import FactorNASError
 from factornas.presets.search import search_preset
+from factornas.runtime.device import pick_device
 
 Schedule = Literal["sequential", "joint"]
 
@@ -53,6 +58,7 @@ class CostSettings:
     schedule: Schedule = "joint"
     rounds: int = 1
     threads: int | None = None
+    device: Literal["cpu", "cuda"] = "cpu"
 
     def __post_init__(self) -> None:
         if not self.presets:
@@ -115,6 +121,7 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
                 "warmup": settings.warmup,
                 "steps": settings.steps_in_round(round_index),
                 "threads": settings.threads,
+                "device": settings.device,
             }
             try:
                 run = _run_worker(job)
@@ -150,10 +157,11 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
 
 
 def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Median step time over every timed step; the largest peak growth of any process."""
+    """Median step time over every timed step; the largest peak growth of any process; the
+    launch counts of the first process (a step's ops do not depend on the round)."""
     steps = [s for run in runs for s in run["step_s"]]
     cpu = [s for run in runs for s in run["cpu_s"]]
-    peak = max(run["peak_rss_bytes"] - run["start_rss_bytes"] for run in runs)
+    peak = max(_peak_growth(run) for run in runs)
     return {
         "preset": name,
         "step_s": statistics.median(steps),
@@ -161,8 +169,18 @@ def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "peak_mb": peak / 2**20,
         "weights": runs[0]["weights"],
         "arch_parameters": runs[0]["arch_parameters"],
+        "ops_per_step": runs[0]["ops_per_step"],
+        "conv_calls_per_step": runs[0]["conv_calls_per_step"],
+        "kernels_per_step": runs[0].get("kernels_per_step"),
         "step_s_all": steps,
     }
+
+
+def _peak_growth(run: dict[str, Any]) -> int:
+    """CUDA: the allocator's peak growth; CPU: the resident set's."""
+    if "peak_allocated_bytes" in run:
+        return int(run["peak_allocated_bytes"])
+    return int(run["peak_rss_bytes"] - run["start_rss_bytes"])
 
 
 def _failed(name: str, reason: str) -> dict[str, Any]:
@@ -175,6 +193,9 @@ def _failed(name: str, reason: str) -> dict[str, Any]:
         "peak_mb": None,
         "weights": None,
         "arch_parameters": None,
+        "ops_per_step": None,
+        "conv_calls_per_step": None,
+        "kernels_per_step": None,
         "step_s_all": [],
     }
 
@@ -185,25 +206,29 @@ def summary_table(report: dict[str, Any]) -> Table:
     table = Table(
         title=(
             f"one search step: C={s['channels']}, {s['layers']} cells, batch {s['batch_size']}, "
-            f"{s['schedule']} schedule, {report['machine']['threads_per_run']} thread(s)"
+            f"{s['schedule']} schedule, {s['device']}, "
+            f"{report['machine']['threads_per_run']} thread(s)"
         )
     )
-    for column in ("preset", "step s", f"× {first}", "peak MB", f"× {first}"):
+    cuda = s["device"] == "cuda"
+    columns = ["preset", "step s", f"× {first}", "peak MB", f"× {first}", "ops", "convs"]
+    columns += ["kernels"] * cuda + ["weights", "arch params"]
+    for column in columns:
         table.add_column(column, justify="left" if column == "preset" else "right")
-    table.add_column("weights", justify="right")
-    table.add_column("arch params", justify="right")
     for row in report["presets"]:
         if "error" in row:
-            table.add_row(row["preset"], "failed", *["–"] * 5)
+            table.add_row(row["preset"], "failed", *["–"] * (len(columns) - 2))
             continue
         step_ratio = "–" if row["step_ratio"] is None else f"{row['step_ratio']:.2f}"
         peak_ratio = "–" if row["peak_ratio"] is None else f"{row['peak_ratio']:.2f}"
+        launches = ("ops_per_step", "conv_calls_per_step", "kernels_per_step")[: 2 + cuda]
         table.add_row(
             row["preset"],
             f"{row['step_s']:.2f}",
             step_ratio,
             f"{row['peak_mb']:.0f}",
             peak_ratio,
+            *(f"{row[key]:,}" for key in launches),
             f"{row['weights']:,}",
             f"{row['arch_parameters']:,}",
         )
@@ -245,6 +270,12 @@ def register_cost(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=at_least(1), default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="where the steps run (default: the GPU if there is one)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_cli)
 
@@ -260,6 +291,7 @@ def run_cli(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         rounds=args.rounds,
         threads=args.threads,
+        device="cuda" if pick_device(args.device).type == "cuda" else "cpu",
     )
     console = Console(stderr=True)
     report = run_cost(settings, log=console.print)

@@ -3,12 +3,14 @@
 A fresh process per preset (and per round) gives every preset its own peak resident memory and
 its own allocator: a process's high-water mark never comes down, so measuring two presets in one
 process would report the larger one twice. The process builds the supernet and the N-level
-optimizer exactly as a search does, runs warm-up steps (the first step maps the process's
-memory, DESIGN §4), then times each step and prints one JSON line on stdout.
+optimizer exactly as a search does, on the job's device, runs warm-up steps (the first step maps
+the process's memory, DESIGN §4), then times each step, profiles one more (after the timed ones,
+so the profiler's overhead never reaches a timing) to count the operator calls and, on CUDA, the
+kernel launches of a step, and prints one JSON line on stdout.
 
 Usage (by the harness): ``python -m factornas.bench.cost_worker '<job JSON>'``, the job holding
-``preset``, ``channels``, ``layers``, ``batch_size``, ``schedule``, ``warmup``, ``steps`` and
-``threads`` (``null``: torch's default).
+``preset``, ``channels``, ``layers``, ``batch_size``, ``schedule``, ``warmup``, ``steps``,
+``threads`` (``null``: torch's default) and ``device`` (``cpu`` or ``cuda``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import time
 from typing import Any
 
 import torch
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
 
 from factornas.bench.worker import peak_rss_bytes, worker_main
 from factornas.presets.search import search_preset
+from factornas.runtime.device import pick_device
 from factornas.search.config import SearchConfig
 from factornas.search.loop import build_network
 from factornas.search.optimizer import MultiLevelOptimizer
@@ -30,6 +35,9 @@ from factornas.search.optimizer import MultiLevelOptimizer
 IMAGE_CHANNELS, CLASSES = 3, 10
 #: CIFAR-10's image side, the input of the CIFAR search stem.
 CIFAR_SIZE = 32
+Batch = tuple[torch.Tensor, torch.Tensor]
+#: The profiler events counted as convolution calls (forward and backward).
+CONV_OPS = frozenset({"aten::convolution", "aten::convolution_backward"})
 
 
 def image_size(config: SearchConfig) -> int:
@@ -38,60 +46,107 @@ def image_size(config: SearchConfig) -> int:
     return config.data.imagenet_image if config.stem == "imagenet" else CIFAR_SIZE
 
 
-def random_batch(
-    size: int, side: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(size: int, side: int, generator: torch.Generator) -> Batch:
     """Random colour images and labels: a step costs the same on any data of that shape."""
     images = torch.randn(size, IMAGE_CHANNELS, side, side, generator=generator)
     return images, torch.randint(0, CLASSES, (size,), generator=generator)
 
 
-def ready_to_step(config: SearchConfig) -> tuple[MultiLevelOptimizer, int]:
-    """The supernet and N-level optimizer a search builds for ``config`` (seeded), and the
-    epoch to step at: the first at which every level's warm-up is over, so that a timed step
-    is the full iteration. The learning rates are set for that epoch."""
+def _to(batch: Batch, device: torch.device) -> Batch:
+    return batch[0].to(device), batch[1].to(device)
+
+
+def ready_to_step(
+    config: SearchConfig, device: torch.device | None = None
+) -> tuple[MultiLevelOptimizer, int]:
+    """The supernet and N-level optimizer a search builds for ``config`` (seeded) on
+    ``device`` (the CPU by default), and the epoch to step at: the first at which every level's
+    warm-up is over, so that a timed step is the full iteration. The learning rates are set for
+    that epoch."""
     torch.manual_seed(config.seed)
     network = build_network(config, num_classes=CLASSES, in_channels=IMAGE_CHANNELS)
+    network.to(device or torch.device("cpu"))
     optimizer = MultiLevelOptimizer(network, config)
     epoch = max((level.config.warmup_epochs for level in optimizer.levels), default=0)
     optimizer.set_epoch(epoch)
     return optimizer, epoch
 
 
+def launch_counts(
+    optimizer: MultiLevelOptimizer, batches: tuple[Batch, Batch], epoch: int, step: int
+) -> dict[str, int]:
+    """Profile one step: its ``aten::`` operator calls (nested ones included: an op that calls
+    others counts once for itself and once for each), its convolutions, and on CUDA its kernel
+    launches. Per-op overhead, not arithmetic, is what a small step spends its time on, and these
+    counts expose it without the noise of a timing."""
+    device = batches[0][0].device
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        optimizer.step(*batches, epoch=epoch, step=step)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    events = prof.events()
+    counts = {
+        "ops_per_step": sum(e.name.startswith("aten::") for e in events),
+        "conv_calls_per_step": sum(e.name in CONV_OPS for e in events),
+    }
+    if device.type == "cuda":
+        counts["kernels_per_step"] = sum(e.device_type == DeviceType.CUDA for e in events)
+    return counts
+
+
 def measure(job: dict[str, Any]) -> dict[str, Any]:
-    """Build ``job['preset']``'s search at the job's shape and time its steps."""
+    """Build ``job['preset']``'s search at the job's shape on the job's device, time its steps
+    and count the launches of one more."""
     if job["threads"] is not None:
         torch.set_num_threads(int(job["threads"]))
+    device = pick_device(job.get("device"))
+    cuda = device.type == "cuda"
     config = search_preset(job["preset"]).replace(
         channels=job["channels"],
         layers=job["layers"],
         batch_size=job["batch_size"],
         schedule=job["schedule"],
     )
-    optimizer, epoch = ready_to_step(config)
+    optimizer, epoch = ready_to_step(config, device)
     network = optimizer.network
     generator = torch.Generator().manual_seed(config.seed)
     side = image_size(config)
-    train, val = (random_batch(config.batch_size, side, generator) for _ in range(2))
+    train, val = (_to(random_batch(config.batch_size, side, generator), device) for _ in range(2))
 
     # Everything built so far is the baseline: the supernet, the optimizers, the batches.
     start_rss = peak_rss_bytes()
+    start_allocated = torch.cuda.memory_allocated(device) if cuda else 0
     wall: list[float] = []
     cpu: list[float] = []
     for step in range(job["warmup"] + job["steps"]):
+        if step == job["warmup"] and cuda:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         optimizer.step(train, val, epoch=epoch, step=step)
+        if cuda:
+            torch.cuda.synchronize(device)
         if step >= job["warmup"]:
             wall.append(time.perf_counter() - wall0)
             cpu.append(time.process_time() - cpu0)
+    peak = (
+        {"peak_allocated_bytes": torch.cuda.max_memory_allocated(device) - start_allocated}
+        if cuda
+        else {"start_rss_bytes": start_rss, "peak_rss_bytes": peak_rss_bytes()}
+    )
+    counts = launch_counts(optimizer, (train, val), epoch, job["warmup"] + job["steps"])
     return {
         "preset": job["preset"],
+        "device": device.type,
         "weights": network.count_weights(),
         "arch_parameters": network.arch.count(),
         "step_s": wall,
         "cpu_s": cpu,
-        "start_rss_bytes": start_rss,
-        "peak_rss_bytes": peak_rss_bytes(),
+        **peak,
+        **counts,
         "threads": torch.get_num_threads(),
     }
 

@@ -16,6 +16,7 @@ from factornas.figures.history import candidate_names, read_history, trajectory_
 from factornas.space.genotype import Genotype
 
 FIGURES = "figures"
+DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -153,6 +154,52 @@ def _genotype_lines(results: dict[str, Any]) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
+def _interval(metric: dict[str, Any]) -> str:
+    if metric["half_width"] is None:
+        return "—"
+    return f"[{metric['low']:+.1f}, {metric['high']:+.1f}]"
+
+
+def differences_table(results: dict[str, Any]) -> str:
+    """Every arm against the first, per accuracy: the mean paired difference, its interval
+    and the verdict."""
+    first = results["arms"][0]["key"]
+    header = [
+        "arm",
+        "accuracy",
+        "seeds",
+        f"`{first}` − arm, per seed (points)",
+        "mean ± sd",
+        "95 % interval",
+        "verdict",
+    ]
+    rows = []
+    for comparison in results["comparisons"]:
+        for metric in comparison["metrics"].values():
+            sd = "—" if metric["sd"] is None else f"{metric['sd']:.1f}"
+            rows.append(
+                [
+                    f"`{comparison['arm']}`",
+                    metric["label"],
+                    str(metric["n"]),
+                    ", ".join(f"{d:+.1f}" for d in metric["differences"]),
+                    f"{metric['mean']:+.1f} ± {sd}",
+                    _interval(metric),
+                    metric["verdict"],
+                ]
+            )
+    return _table(header, rows)
+
+
+def _budget_line(settings: dict[str, Any]) -> str:
+    overrides = " ".join(
+        f"--{flag} {'all' if value is None else value}"
+        for flag, value in settings["overrides"].items()
+    )
+    extra = f" with `{overrides}`" if overrides else ""
+    return f"Budget `{settings['budget']}`{extra}"
+
+
 def _sizes_table(results: dict[str, Any]) -> str:
     sizes = results["settings"]["sizes"]
     keys = sorted(set(sizes["search"]) | set(sizes["retrain"]))
@@ -217,10 +264,10 @@ def render_report(results: dict[str, Any]) -> str:
             "",
             timing,
             "",
-            f"Mode `{settings['mode']}`, {settings['seeds']} seeds per arm (0 to "
-            f"{settings['seeds'] - 1}), Fashion-MNIST; every arm gets the same data and budget. "
-            "Mean ± sample standard deviation over seeds; agreement is the mean over seed pairs. "
-            "See docs/benchmarks.md for what each number measures.",
+            f"{_budget_line(settings)}, {settings['seeds']} seeds per arm (0 to "
+            f"{settings['seeds'] - 1}), {DATASET_NAMES[settings['dataset']]}; every arm gets the "
+            "same data and budget. Mean ± sample standard deviation over seeds; agreement is the "
+            "mean over seed pairs. See docs/benchmarks.md for what each number measures.",
             "",
             "## Results",
             "",
@@ -232,6 +279,15 @@ def render_report(results: dict[str, Any]) -> str:
             "fraction of kept edges with the same source and op in two seeds' genotypes; a "
             "factor's agreement counts only edges that agree on the op; `fixed`: the arm does "
             "not search that factor.",
+            "",
+            f"## Differences to `{arms[0]['key']}`, paired by seed",
+            "",
+            differences_table(results),
+            "",
+            f"Per seed, `{arms[0]['key']}`'s accuracy minus the arm's (both ran with that seed's "
+            "data subset and batch order). The interval is the two-sided 95 % Student-t interval "
+            "of the mean difference over seeds (mean ± t · sd / √n): a difference whose interval "
+            "contains 0 is within seed noise.",
             "",
             "## Per seed",
             "",
@@ -286,6 +342,58 @@ def _bar_panel(ax: Any, arms: list[dict[str, Any]], key: str, title: str, ylabel
     ax.grid(axis="y", alpha=0.3)
 
 
+def _difference_panel(ax: Any, results: dict[str, Any], key: str, title: str) -> None:
+    """Per arm after the first, the mean paired difference with its 95 % interval; a zero
+    line, so an interval crossing it reads as seed noise at a glance."""
+    comparisons = [c for c in results["comparisons"] if key in c["metrics"]]
+    for i, comparison in enumerate(comparisons):
+        metric = comparison["metrics"][key]
+        beyond = metric["half_width"] is not None and abs(metric["mean"]) > metric["half_width"]
+        ax.errorbar(
+            [i],
+            [metric["mean"]],
+            yerr=[[metric["half_width"] or 0.0]],
+            fmt="o",
+            capsize=5,
+            color="#08519c" if beyond else "#969696",
+        )
+        ax.plot([i] * metric["n"], metric["differences"], "x", color="#6baed6", markersize=4)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(
+        range(len(comparisons)),
+        [c["arm"] for c in comparisons],
+        rotation=20,
+        ha="right",
+        fontsize=8,
+    )
+    ax.set_xlim(-0.6, len(comparisons) - 0.4)
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(f"{results['arms'][0]['key']} − arm (points)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def accuracy_figure(results: dict[str, Any]) -> Any:
+    """Top: accuracy per arm (mean ± std, seeds as dots). Bottom: the first arm minus each
+    other, paired by seed, with its 95 % t-interval (grey: contains 0; crosses: seeds)."""
+    figure_module = require_matplotlib()
+    arms = results["arms"]
+    figure = figure_module.Figure(figsize=(2.0 + 1.4 * len(arms), 6.4), layout="constrained")
+    axes = figure.subplots(2, 2)
+    panels = (
+        ("val_top1", "supernet, validation split"),
+        ("test_top1", "retrained, test split"),
+    )
+    for column, (key, title) in enumerate(panels):
+        _bar_panel(axes[0][column], arms, key, title, "top-1 (%)")
+        _difference_panel(axes[1][column], results, key, f"{title}: difference, 95 % interval")
+    seeds = results["settings"]["seeds"]
+    figure.suptitle(
+        f"Accuracy per arm (mean ± std over {seeds} seeds; dots and crosses: seeds)", fontsize=10
+    )
+    return figure
+
+
 def _summary_figure(results: dict[str, Any], panels: list[tuple[str, str, str]], title: str) -> Any:
     figure_module = require_matplotlib()
     arms = results["arms"]
@@ -315,15 +423,7 @@ def write_figures(out: Path, results: dict[str, Any]) -> tuple[list[str], str | 
     folder = out / FIGURES
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    accuracy = _summary_figure(
-        results,
-        [
-            ("val_top1", "supernet, validation split", "top-1 (%)"),
-            ("test_top1", "retrained, test split", "top-1 (%)"),
-        ],
-        "Accuracy per arm",
-    )
-    written += save(accuracy, folder / "accuracy", ("png",))
+    written += save(accuracy_figure(results), folder / "accuracy", ("png",))
     cost = _summary_figure(
         results,
         [

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from factornas.cli import bench as bench_cmd
+from factornas.cli import export as export_cmd
 from factornas.cli import info as info_cmd
 from factornas.cli import search as search_cmd
 from factornas.cli import show as show_cmd
@@ -18,7 +19,7 @@ from factornas.cli import space as space_cmd
 from factornas.cli import train as train_cmd
 from factornas.errors import FactorNASError
 
-SUBCOMMANDS = (space_cmd, search_cmd, show_cmd, train_cmd, info_cmd, bench_cmd)
+SUBCOMMANDS = (space_cmd, search_cmd, show_cmd, train_cmd, info_cmd, export_cmd, bench_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``factornas search``: run or resume a search from a preset, flags overriding its config."""
+"""``factornas search``: run or resume a search from a preset and/or a config file, flags
+overriding both."""
 
 from __future__ import annotations
 
@@ -10,21 +11,24 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
+from factornas.cli import configfile, loggers
 from factornas.errors import FactorNASError
-from factornas.presets.search import SEARCH_PRESETS, search_preset
+from factornas.presets.search import SEARCH_PRESETS
 from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="search an architecture")
-    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(SEARCH_PRESETS)}")
+    parser.add_argument(
+        "--preset", help=f"one of: {', '.join(SEARCH_PRESETS)} (required without --config)"
+    )
     parser.add_argument(
         "--dataset",
         choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
-        default="cifar10",
+        help="default: the preset's or config file's (cifar10 unless they say otherwise)",
     )
     parser.add_argument("--data", type=Path, help="dataset directory (downloaded if missing)")
-    parser.add_argument("--out", type=Path, required=True, help="run directory (resumes)")
+    parser.add_argument("--out", type=Path, help="run directory (resumes); required to run")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int, help="global batch size")
     parser.add_argument("--channels", type=int, help="initial channels")
@@ -53,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    configfile.add_arguments(parser, "preset")
+    loggers.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -73,10 +79,10 @@ def _frozen_levels(args: argparse.Namespace) -> list[LevelConfig]:
     return levels
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
-    """The preset's config with every given flag applied, validated as a whole."""
-    base = search_preset(args.preset)
-    data: dict[str, Any] = {"root": args.data}
+def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConfig:
+    """``base`` (the preset amended by the config file) with every given flag applied,
+    validated as a whole."""
+    data: dict[str, Any] = {"root": args.data} if args.data is not None else {}
     if args.dataset is not None:
         data["dataset"] = args.dataset
     if args.subset is not None:
@@ -111,14 +117,21 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: the data stack is only needed once a search actually runs.
     from factornas.search.loop import run_search
 
-    config = config_from_args(args)
-    result = run_search(
-        config,
-        args.out,
-        overwrite=args.overwrite,
-        device=args.device,
-        show_progress=not args.no_progress,
-    )
+    base, settings = configfile.search_base(args)
+    config = config_from_args(args, base)
+    if args.print_config:
+        return configfile.print_config(args, config, settings)
+    if args.out is None:
+        raise FactorNASError("--out is required: the run directory to write (or resume)")
+    with loggers.epoch_logger(args, args.out, config.space) as on_epoch:
+        result = run_search(
+            config,
+            args.out,
+            overwrite=args.overwrite,
+            device=args.device,
+            show_progress=not args.no_progress,
+            on_epoch=on_epoch,
+        )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, rank 0 reports for everyone
     console = Console()

@@ -1,4 +1,5 @@
-"""``factornas train``: retrain a genotype from scratch with a paper recipe, resumably."""
+"""``factornas train``: retrain a genotype from scratch with a paper recipe and/or a config
+file, resumably."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
+from factornas.cli import configfile, loggers
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.data import build_retrain_data
 from factornas.evaluate.source import load_genotype
 from factornas.evaluate.train import retrain
 from factornas.presets.published import PUBLISHED
-from factornas.presets.retrain import RETRAIN_RECIPES, network_preset, retrain_recipe
+from factornas.presets.retrain import RETRAIN_RECIPES, network_preset
 from factornas.runtime.device import pick_device
 
 
@@ -29,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dataset",
         choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
-        default="cifar10",
+        help="default: the recipe's or config file's (cifar10 unless they say otherwise)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="run directory (resumes)")
+    parser.add_argument("--out", type=Path, help="run directory (resumes); required to run")
     parser.add_argument(
         "--recipe",
         choices=list(RETRAIN_RECIPES),
@@ -59,6 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    configfile.add_arguments(parser, "recipe")
+    loggers.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -71,10 +75,12 @@ def _validated(raw: dict[str, Any]) -> RetrainConfig:
         raise FactorNASError(f"invalid setting {where}: {first['msg']}") from None
 
 
-def config_from_args(args: argparse.Namespace, inner_group: str | None) -> RetrainConfig:
-    """The recipe with every flag given applied, validated as a whole."""
-    recipe = args.recipe or ("imagenet" if args.dataset == "imagenet" else "cifar10")
-    raw = retrain_recipe(recipe).model_dump()
+def config_from_args(
+    args: argparse.Namespace, inner_group: str | None, base: RetrainConfig
+) -> RetrainConfig:
+    """``base`` (the recipe amended by the config file) with every flag given applied,
+    validated as a whole."""
+    raw = base.model_dump()
     if args.network:
         raw["network"] = network_preset(args.network).model_dump()
     network_updates = {
@@ -102,8 +108,13 @@ def config_from_args(args: argparse.Namespace, inner_group: str | None) -> Retra
 
 
 def run(args: argparse.Namespace) -> int:
+    base, settings = configfile.retrain_base(args)
     source = load_genotype(args.genotype)
-    config = config_from_args(args, source.inner_group)
+    config = config_from_args(args, source.inner_group, base)
+    if args.print_config:
+        return configfile.print_config(args, config, settings)
+    if args.out is None:
+        raise FactorNASError("--out is required: the run directory to write (or resume)")
     device = pick_device(args.device)
     data = build_retrain_data(config, device, workers=args.workers)
     # The classifier and stem follow the dataset actually loaded.
@@ -112,15 +123,17 @@ def run(args: argparse.Namespace) -> int:
     config = _validated(raw)
 
     console = Console()
-    result = retrain(
-        source.genotype,
-        config,
-        args.out,
-        data,
-        device=device,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    with loggers.epoch_logger(args, args.out) as on_epoch:
+        result = retrain(
+            source.genotype,
+            config,
+            args.out,
+            data,
+            device=device,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            on_epoch=on_epoch,
+        )
     if result.resumed_from_epoch:
         console.print(f"resumed after epoch {result.resumed_from_epoch}")
     last = result.last

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from rich.progress import Progress, TaskID
-from torch import nn
 from torch.nn import functional as F
 
 from factornas.errors import FactorNASError
@@ -27,18 +26,18 @@ from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.cost import count_parameters
 from factornas.evaluate.network import EvalNetwork, build_network
 from factornas.evaluate.schedule import drop_path_probability, learning_rate
+from factornas.runtime import optim
 from factornas.runtime.checkpoint import load_checkpoint, save_checkpoint
 from factornas.runtime.device import pick_device
+from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
-from factornas.runtime.progress import make_progress
+from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, prepare_run_dir
 from factornas.space.genotype import Genotype
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 CHECKPOINT_FORMAT = 1
-#: Steps between progress refreshes (each one synchronizes with the device).
-REFRESH_EVERY = 10
 #: Offset of the augmentation generator's seed from the run seed.
 AUGMENT_SEED_OFFSET = 1
 
@@ -76,10 +75,11 @@ class RetrainResult:
 
 
 class _Meter:
-    """Sums of loss and top-1/top-5 hits, kept on the device to avoid a sync per step."""
+    """Sums of loss and top-1/top-5 hits, kept on the device (:class:`DeviceSums`): a step
+    never waits for the device; :meth:`result` does."""
 
     def __init__(self, device: torch.device) -> None:
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.sums = DeviceSums(3, device)
         self.count = 0
 
     def update(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -87,12 +87,11 @@ class _Meter:
         top = logits.topk(k, dim=1).indices
         hits = top.eq(labels.unsqueeze(1))
         n = labels.shape[0]
-        stats = torch.stack([loss.detach() * n, hits[:, 0].sum(), hits.any(dim=1).sum()])
-        self.sums += stats.to(torch.float64)
+        self.sums.add([loss.detach() * n, hits[:, 0].sum(), hits.any(dim=1).sum()])
         self.count += n
 
     def result(self) -> dict[str, float]:
-        loss, top1, top5 = (self.sums / max(self.count, 1)).tolist()
+        loss, top1, top5 = (total / max(self.count, 1) for total in self.sums.read())
         return {"loss": loss, "top1": 100.0 * top1, "top5": 100.0 * top5}
 
 
@@ -118,32 +117,34 @@ def train_epoch(
     generator: torch.Generator,
     progress: Progress,
     task: TaskID,
+    refresh_every: int = REFRESH_EVERY,
 ) -> dict[str, float]:
-    """One pass over the training batches; returns mean loss and top-1/top-5 (%)."""
+    """One pass over the training batches; returns mean loss and top-1/top-5 (%).
+
+    A step reads nothing on the host. Every ``refresh_every`` steps and at the end, the running
+    sums are read once, for the progress bar and to stop on a diverged loss: the sum of the
+    (non-negative) losses is finite exactly while every loss so far was.
+    """
     model.train()
     meter = _Meter(next(model.parameters()).device)
+    params = list(model.parameters())
     progress.reset(task, total=data.steps_per_epoch)
     for step, (images, labels) in enumerate(data.train_batches(epoch, generator)):
         logits, aux = model(images)
         loss = _loss(config, logits, aux, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        optim.step(optimizer, params, config.grad_clip)
         meter.update(loss, logits, labels)
-        if (step + 1) % REFRESH_EVERY == 0 or step + 1 == data.steps_per_epoch:
+        progress.advance(task)
+        if (step + 1) % refresh_every == 0 or step + 1 == data.steps_per_epoch:
             stats = meter.result()
             if not math.isfinite(stats["loss"]):
                 raise TrainingDivergedError(
                     f"training loss became {stats['loss']} in epoch {epoch} by step {step}: "
                     "lower the learning rate (--lr) or keep gradient clipping on"
                 )
-            progress.update(
-                task,
-                completed=step + 1,
-                stats=f"loss {stats['loss']:.3f} top-1 {stats['top1']:.1f}%",
-            )
+            progress.update(task, stats=f"loss {stats['loss']:.3f} top-1 {stats['top1']:.1f}%")
     return meter.result()
 
 
@@ -182,8 +183,10 @@ def retrain(
     device: str | torch.device | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RetrainResult:
-    """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``.
+    """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``;
+    ``on_epoch`` (a logger) sees each epoch's record after ``metrics.jsonl`` does.
 
     The same call on the same ``out`` resumes after the last finished epoch; a finished run
     or a checkpoint of another configuration is refused unless ``overwrite``.
@@ -203,7 +206,9 @@ def retrain(
         momentum=config.optimizer.momentum,
         weight_decay=config.optimizer.weight_decay,
         nesterov=config.optimizer.nesterov,
+        **optim.implementation(model.parameters()),  # type: ignore[arg-type]
     )
+    optim.keep_implementation(optimizer)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed + AUGMENT_SEED_OFFSET)
     start_epoch, best = 0, 0.0
@@ -242,6 +247,8 @@ def retrain(
                 "seconds": time.perf_counter() - started,
             }
             metrics.write(last)
+            if on_epoch is not None:
+                on_epoch(last)
             save_checkpoint(
                 run.checkpoint_path,
                 {

@@ -12,6 +12,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+#: Steps between refreshes of a loop's loss and accuracy. A refresh reads the loop's running
+#: sums on the host, the one point inside an epoch where the loop waits for the device.
+REFRESH_EVERY = 10
+
 
 def make_progress(enabled: bool = True, console: Console | None = None) -> Progress:
     """Columns: description, bar, step count, elapsed, ETA, then free-form stats."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ from factornas.runtime.distributed import (
     max_divergence,
     sum_scalars,
 )
+from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
-from factornas.runtime.progress import make_progress
+from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, RunDirError, prepare_run_dir
 from factornas.search.config import SearchConfig
@@ -43,6 +45,8 @@ from factornas.space.genotype import Genotype
 from factornas.supernet.network import SearchNetwork
 
 CHECKPOINT_FORMAT = 1
+#: Called on rank 0 with each epoch's record, after it is written to metrics.jsonl.
+EpochHook = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,9 @@ def current_genotype(network: SearchNetwork) -> Genotype:
 class Search:
     """One search run in one process (one rank of a distributed job)."""
 
+    #: Steps between progress-bar refreshes, each one read of the device (when progress shows).
+    refresh_every: int = REFRESH_EVERY
+
     def __init__(
         self,
         config: SearchConfig,
@@ -112,8 +119,10 @@ class Search:
         overwrite: bool = False,
         device: str | None = None,
         show_progress: bool = True,
+        on_epoch: EpochHook | None = None,
     ) -> None:
         self.config = config
+        self.on_epoch = on_epoch
         self.device = pick_device(device)
         self.dist: DistContext = init_distributed(self.device)
         self.run: RunDir = self._open_run_dir(Path(out), overwrite)
@@ -204,41 +213,45 @@ class Search:
                 record = self._run_epoch(progress, task)
                 if metrics is not None:
                     metrics.write(record)
+                    if self.on_epoch is not None:
+                        self.on_epoch(record)
                 self.epoch, self.step = self.epoch + 1, 0
                 self._save()
         return self._finish()
 
     def _run_epoch(self, progress: Any, task: Any) -> dict[str, Any]:
+        """One epoch of steps. The statistics stay on the device (:class:`DeviceSums`) and are
+        read every ``refresh_every`` steps when progress is shown, and once at the end."""
         config = self.config
         self.network.train()
         self.optimizer.set_epoch(self.epoch)
         started = time.perf_counter()
-        loss_sum = correct = count = 0.0
+        sums = DeviceSums(2, self.device)  # loss × batch size, correct
+        count = 0
         step_times: list[float] = []
         for x, y in self.data.train_batches(self.epoch, self.step, self.augment_rng):
             t0 = time.perf_counter()
             val = self.data.next_val_batch(self.augment_rng)
             stats = self.optimizer.step((x, y), val, self.epoch, self.step)
             step_times.append(time.perf_counter() - t0)
-            loss_sum += stats.train_loss * stats.train_count
-            correct += stats.train_correct
+            sums.add([stats.train_loss * stats.train_count, stats.train_correct])
             count += stats.train_count
             self.step += 1
-            progress.update(
-                task,
-                advance=1,
-                stats=f"epoch {self.epoch + 1}/{config.epochs} loss {stats.train_loss:.3f} "
-                f"acc {100 * correct / max(count, 1):.1f}%",
-            )
+            progress.update(task, advance=1)
+            if self.show_progress and self.step % self.refresh_every == 0:
+                loss_sum, correct = sums.read()
+                progress.update(task, stats=self._stats(loss_sum, correct, count))
             if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                 self._save()
-        loss_sum, correct, count = sum_scalars([loss_sum, correct, count], self.dist, self.device)
+        loss_sum, correct = sums.read()
+        progress.update(task, stats=self._stats(loss_sum, correct, count))
+        loss_sum, correct, total = sum_scalars([loss_sum, correct, count], self.dist, self.device)
         val_loss, val_acc = self._evaluate()
         genotype = current_genotype(self.network)
         return {
             "epoch": self.epoch,
-            "train_loss": loss_sum / max(count, 1),
-            "train_acc": correct / max(count, 1),
+            "train_loss": loss_sum / max(total, 1),
+            "train_acc": correct / max(total, 1),
             "val_loss": val_loss,
             "val_acc": val_acc,
             "lr": self.optimizer.weight_lr,
@@ -250,19 +263,29 @@ class Search:
             "seconds": time.perf_counter() - started,
         }
 
+    def _stats(self, loss_sum: float, correct: float, count: float) -> str:
+        """The progress bar's running loss and accuracy of this epoch."""
+        return (
+            f"epoch {self.epoch + 1}/{self.config.epochs} loss {loss_sum / max(count, 1):.3f} "
+            f"acc {100 * correct / max(count, 1):.1f}%"
+        )
+
     def _evaluate(self) -> tuple[float, float]:
-        """Supernet loss and accuracy on the validation split (or its first batches)."""
+        """Supernet loss and accuracy on the validation split (or its first batches), summed
+        on the device and read once."""
         self.network.eval()
-        loss_sum = correct = count = 0.0
+        sums = DeviceSums(2, self.device)  # loss, correct
+        count = 0
         with torch.no_grad():
             for x, y in self.data.eval_batches(self.config.eval_batches):
                 logits = self.network(x)
-                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-                correct += float((logits.argmax(1) == y).sum())
+                loss = F.cross_entropy(logits, y, reduction="sum")
+                sums.add([loss, (logits.argmax(1) == y).sum()])
                 count += y.numel()
         self.network.train()
-        loss_sum, correct, count = sum_scalars([loss_sum, correct, count], self.dist, self.device)
-        return loss_sum / max(count, 1), correct / max(count, 1)
+        loss_sum, correct = sums.read()
+        loss_sum, correct, total = sum_scalars([loss_sum, correct, count], self.dist, self.device)
+        return loss_sum / max(total, 1), correct / max(total, 1)
 
     def _finish(self) -> SearchResult:
         genotype = current_genotype(self.network)
@@ -294,13 +317,20 @@ def run_search(
     overwrite: bool = False,
     device: str | None = None,
     show_progress: bool = True,
+    on_epoch: EpochHook | None = None,
 ) -> SearchResult:
-    """Run (or resume) a search into ``out`` and return its genotype.
+    """Run (or resume) a search into ``out`` and return its genotype; ``on_epoch`` (a
+    logger) sees each epoch's record after ``metrics.jsonl`` does.
 
     Under ``torchrun`` the search joins the process group and leaves it before returning or
     raising (unless the caller had joined it already).
     """
     with leaving_process_group():
         return Search(
-            config, out, overwrite=overwrite, device=device, show_progress=show_progress
+            config,
+            out,
+            overwrite=overwrite,
+            device=device,
+            show_progress=show_progress,
+            on_epoch=on_epoch,
         ).run_search()

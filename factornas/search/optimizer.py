@@ -19,6 +19,11 @@ Second order (``order="second"``) replaces ∇λ L_val(ω, λ) by DARTS's unroll
 ∇λ L_val(ω', λ) − ξ ∇²λω L_train(ω, λ) ∇ω' L_val(ω', λ) with the look-ahead
 ``ω' = ω − ξ (momentum buffer + ∇ω L_train + weight decay · ω)`` and the Hessian-vector product
 taken by central finite differences; it works for every level.
+
+A step reads no value on the host: the losses and the correct count it reports stay device
+tensors (:class:`StepStats`), the finite-difference radius is a tensor, and clipping and the
+updates are fused (:mod:`factornas.runtime.optim`), so the host queues a whole step without
+waiting for the device; the loops read their accumulated statistics once per refresh.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from factornas.kernels.allocator import keep_freed_memory
+from factornas.runtime import optim
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -44,14 +50,28 @@ GradReducer = Callable[[list[torch.Tensor]], list[torch.Tensor]]
 def build_optimizer(
     config: OptimizerConfig, params: Sequence[nn.Parameter]
 ) -> torch.optim.Optimizer:
-    """The torch optimizer a config describes."""
+    """The torch optimizer a config describes, fused where the device allows
+    (:mod:`factornas.runtime.optim`); its checkpoints load whatever implementation saved them."""
+    fast = optim.implementation(params)
+    optimizer: torch.optim.Optimizer
     if config.kind == "sgd":
-        return torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        optimizer = torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            **fast,  # type: ignore[arg-type]
         )
-    return torch.optim.Adam(
-        params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay
-    )
+    else:
+        optimizer = torch.optim.Adam(
+            params,
+            lr=config.lr,
+            betas=config.betas,
+            weight_decay=config.weight_decay,
+            **fast,  # type: ignore[arg-type]
+        )
+    optim.keep_implementation(optimizer)
+    return optimizer
 
 
 def scheduled_lr(config: OptimizerConfig, epoch: int, epochs: int) -> float:
@@ -89,12 +109,15 @@ class ArchLevel:
 
 @dataclass
 class StepStats:
-    """What one iteration measured (Python floats, already synchronized)."""
+    """What one iteration measured. The values are 0-d device tensors, not numbers: reading
+    one waits for the device to finish the step, so a loop sums them on the device and reads
+    the sums once per progress refresh (``train_count`` and ``arch_steps`` are known on the
+    host without waiting)."""
 
-    train_loss: float
-    train_correct: int
+    train_loss: torch.Tensor
+    train_correct: torch.Tensor
     train_count: int
-    val_loss: float | None
+    val_loss: torch.Tensor | None
     arch_steps: int
 
 
@@ -151,22 +174,20 @@ class MultiLevelOptimizer:
             logits = self.network(x)
         loss = F.cross_entropy(logits, y)
         _assign(self.weights, self.reduce_grads(list(torch.autograd.grad(loss, self.weights))))
-        if self.config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.weights, self.config.grad_clip)
-        self.weight_optimizer.step()
-        correct = int((logits.detach().argmax(1) == y).sum())
+        optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
+        correct = (logits.detach().argmax(1) == y).sum()
 
         active = [level for level in self.levels if level.active(epoch, step)]
-        val_loss: float | None = None
+        val_loss: torch.Tensor | None = None
         if active:
             if self.config.schedule == "sequential":
                 for level in active:
                     val_loss = self._arch_step([level], train, val)
             else:
                 val_loss = self._arch_step(active, train, val)
-        return StepStats(float(loss.detach()), correct, int(y.numel()), val_loss, len(active))
+        return StepStats(loss.detach(), correct, y.numel(), val_loss, len(active))
 
-    def _arch_step(self, levels: list[ArchLevel], train: Batch, val: Batch) -> float:
+    def _arch_step(self, levels: list[ArchLevel], train: Batch, val: Batch) -> torch.Tensor:
         params = [p for level in levels for p in level.params]
         if self.config.order == "first":
             x, y = val
@@ -175,7 +196,7 @@ class MultiLevelOptimizer:
                 logits = self.network(x)
             loss = F.cross_entropy(logits, y)
             grads = list(torch.autograd.grad(loss, params))
-            value = float(loss.detach())
+            value = loss.detach()
         else:
             grads, value = self.unrolled_gradients(params, train, val)
         _assign(params, self.reduce_grads(grads))
@@ -200,8 +221,9 @@ class MultiLevelOptimizer:
 
     def unrolled_gradients(
         self, arch: list[nn.Parameter], train: Batch, val: Batch
-    ) -> tuple[list[torch.Tensor], float]:
-        """DARTS's second-order hypergradient of the validation loss w.r.t. ``arch``."""
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """DARTS's second-order hypergradient of the validation loss w.r.t. ``arch``, and the
+        validation loss at the look-ahead weights (a device tensor)."""
         xi = self.weight_lr
         xt, yt = train
         xv, yv = val
@@ -216,8 +238,9 @@ class MultiLevelOptimizer:
             grads = torch.autograd.grad(val_loss, [*arch, *self.weights])
             d_arch, v = list(grads[: len(arch)]), list(grads[len(arch) :])
             v = self.reduce_grads(v)
-            norm = torch.sqrt(sum((g * g).sum() for g in v))  # type: ignore[arg-type]
-            eps = self.config.unrolled_radius / float(norm.clamp_min(1e-12))
+            # A device tensor: the step never waits for the norm (DARTS reads it on the host).
+            norm = torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in v]))
+            eps = self.config.unrolled_radius / norm.clamp_min(1e-12)
             hessian = []
             for sign in (1.0, -1.0):
                 with torch.no_grad():
@@ -233,7 +256,7 @@ class MultiLevelOptimizer:
             da - xi * (gp - gm) / (2 * eps)
             for da, gp, gm in zip(d_arch, hessian[0], hessian[1], strict=True)
         ]
-        return result, float(val_loss.detach())
+        return result, val_loss.detach()
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

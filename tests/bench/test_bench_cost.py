@@ -7,6 +7,7 @@ import statistics
 from typing import Any
 
 import pytest
+import torch
 from rich.console import Console
 
 from factornas.bench import cost
@@ -36,6 +37,21 @@ def test_tiny_run_reports_sane_numbers_and_ratios(capsys: pytest.CaptureFixture[
     assert rows["flat40"]["arch_parameters"] > rows["adarts"]["arch_parameters"]
     assert report["machine"]["threads_per_run"] == 1
     assert report["settings"]["batch_size"] == 8
+    # One profiled step's launches: every op calls a few more, every mixed edge convolves.
+    assert report["settings"]["device"] == "cpu"
+    for row in rows.values():
+        assert row["ops_per_step"] > 10 * row["conv_calls_per_step"] > 0
+        assert row["kernels_per_step"] is None  # counted on CUDA only
+    assert rows["adarts"]["ops_per_step"] > rows["darts"]["ops_per_step"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "cost", "--presets", "darts", *TINY, "--device", "cuda"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "CUDA is not available" in lines[0]
 
 
 def test_unknown_preset_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,6 +73,7 @@ def test_rounds_rotate_the_order_and_split_the_steps(monkeypatch: pytest.MonkeyP
             "preset": job["preset"], "weights": 10, "arch_parameters": 2,
             "step_s": [seconds] * job["steps"], "cpu_s": [seconds] * job["steps"],
             "start_rss_bytes": 0, "peak_rss_bytes": int(seconds * 2**20), "threads": 1,
+            "ops_per_step": 1000, "conv_calls_per_step": 40,
         }  # fmt: skip
 
     monkeypatch.setattr(cost, "_run_worker", fake_worker)
@@ -68,7 +85,7 @@ def test_rounds_rotate_the_order_and_split_the_steps(monkeypatch: pytest.MonkeyP
     console = Console(record=True, width=120)
     console.print(summary_table(report))
     text = console.export_text()
-    assert "adarts" in text and "1.50" in text
+    assert "adarts" in text and "1.50" in text and "1,000" in text
 
 
 @pytest.mark.parametrize(
@@ -97,6 +114,7 @@ def test_a_failed_preset_keeps_the_others_measurements(
             "preset": job["preset"], "weights": 10, "arch_parameters": 2,
             "step_s": [seconds] * job["steps"], "cpu_s": [seconds] * job["steps"],
             "start_rss_bytes": 0, "peak_rss_bytes": 2**20, "threads": 1,
+            "ops_per_step": 1000, "conv_calls_per_step": 40,
         }  # fmt: skip
 
     monkeypatch.setattr(cost, "_run_worker", worker)

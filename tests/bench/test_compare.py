@@ -5,24 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import struct
 from pathlib import Path
 
 import pytest
 
 from factornas.bench.arms import build_arms
+from factornas.bench.budgets import RetrainSizes, SearchSizes, Sizes
 from factornas.bench.compare import (
     CompareSettings,
-    RetrainSizes,
-    SearchSizes,
-    Sizes,
     register_compare,
-    run_compare,
+    run_pair,
     settings_from_args,
 )
 from factornas.bench.stability import compare_genotypes, stability
 from factornas.cli import main
-from factornas.data import make_fake_fashion_mnist
+from factornas.data import make_fake_cifar10, make_fake_fashion_mnist
 from factornas.errors import FactorNASError
 from factornas.presets.spaces import space_preset
 from factornas.space.genotype import CellGenotype, EdgeChoice, Genotype
@@ -200,12 +199,12 @@ def test_the_cli_asks_for_three_seeds() -> None:
     quick = settings_from_args(
         parser.parse_args(["compare", "--space", "adarts", "--quick", "--out", "x"])
     )
-    assert (quick.baselines, quick.seeds, quick.mode) == (("flat",), 3, "quick")
+    assert (quick.baselines, quick.seeds, quick.base_budget) == (("flat",), 3, "quick")
     assert quick.command(Path("x"), as_json=False) == (
-        "factornas bench compare --space adarts --baselines flat --seeds 3 --quick --out x"
+        "factornas bench compare --space adarts --baselines flat --seeds 3 --budget quick --out x"
     )
     full = settings_from_args(parser.parse_args(["compare", "--space", "adarts", "--out", "x"]))
-    assert (full.baselines, full.mode) == (("flat", "relu", "selu"), "full")
+    assert (full.baselines, full.base_budget) == (("flat", "relu", "selu"), "full")
 
 
 # -- end to end -------------------------------------------------------------------------------
@@ -215,6 +214,12 @@ TINY = Sizes(
         channels=2, layers=3, epochs=1, batch_size=16, subset=32, test_subset=None
     ),
 )
+#: The quick budget shrunk to TINY by overrides, in the order the command line writes them.
+TINY_OVERRIDES = [
+    "--search-epochs", "1", "--search-subset", "16", "--search-channels", "2",
+    "--search-batch-size", "8", "--retrain-subset", "32", "--retrain-channels", "2",
+    "--retrain-batch-size", "16", "--test-subset", "all",
+]  # fmt: skip
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -225,34 +230,75 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.mark.slow
-def test_a_tiny_comparison_reports_and_resumes(tmp_path: Path) -> None:
+def test_a_tiny_comparison_through_the_cli_reports_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("matplotlib")
-    data = make_fake_fashion_mnist(tmp_path / "fmnist", train_size=64, test_size=20)
-    settings = CompareSettings(space="adarts", baselines=("flat",), seeds=2, sizes=TINY, data=data)
+    data = make_fake_fashion_mnist(tmp_path / "fmnist", train_size=64, test_size=20).resolve()
     out = tmp_path / "cmp"
-    results = run_compare(settings, out)
+    argv = ["bench", "compare", "--space", "adarts", "--budget", "quick", *TINY_OVERRIDES]
+    argv += ["--data", str(data), "--out", str(out), "--json"]
+    code, stdout, _ = run_cli(argv, capsys)
+    assert code == 0
+    results = json.loads(stdout)
 
     saved = json.loads((out / "results.json").read_text())
-    assert saved == json.loads(json.dumps(results))
+    assert saved == results
+    # The command reproduces the quick budget with its overrides, exactly.
+    assert saved["command"] == shlex.join(
+        ["factornas", "bench", "compare", "--space", "adarts", "--baselines", "flat",
+         "--seeds", "3", "--budget", "quick", *TINY_OVERRIDES,
+         "--data", str(data), "--out", str(out), "--json"]
+    )  # fmt: skip
+    settings = saved["settings"]
+    assert (settings["budget"], settings["dataset"]) == ("quick", "fashion-mnist")
+    assert Sizes.model_validate(settings["sizes"]) == TINY
+    assert settings["overrides"] == {
+        "search-epochs": 1, "search-subset": 16, "search-channels": 2, "search-batch-size": 8,
+        "retrain-subset": 32, "retrain-channels": 2, "retrain-batch-size": 16,
+        "test-subset": None,
+    }  # fmt: skip
     assert [a["key"] for a in saved["arms"]] == ["adarts", "flat"]
-    assert (saved["runs_total"], saved["runs_reused"]) == (8, 0)
+    assert (saved["runs_total"], saved["runs_reused"]) == (12, 0)
     for arm in saved["arms"]:
-        assert [r["seed"] for r in arm["runs"]] == [0, 1]
+        assert [r["seed"] for r in arm["runs"]] == [0, 1, 2]
         summary = arm["summary"]
         for key in ("step_seconds", "peak_rss_mib", "val_top1", "test_top1"):
-            assert summary[key]["n"] == 2 and math.isfinite(summary[key]["mean"]), (arm, key)
+            assert summary[key]["n"] == 3 and math.isfinite(summary[key]["mean"]), (arm, key)
         assert 0.0 <= summary["stability"]["edge_agreement"] <= 1.0
         assert summary["peak_rss_mib"]["mean"] > summary["rss_above_start_mib"]["mean"] > 0
         run = arm["runs"][0]
         assert (out / run["search"]["run_dir"] / "genotype.json").is_file()
         assert run["retrain"]["params"] > 0
     assert saved["machine"]["torch"] and saved["machine"]["threads_per_run"] == 1
-    assert saved["settings"]["mode"] == "custom" and saved["command"].endswith("(Python API)")
+
+    # The flat twin against adarts, paired by seed, with its interval and verdict.
+    (comparison,) = saved["comparisons"]
+    assert (comparison["arm"], comparison["against"]) == ("flat", "adarts")
+    adarts, flat = saved["arms"]
+    test = comparison["metrics"]["test_top1"]
+    assert test["differences"] == [
+        a["retrain"]["test_top1"] - f["retrain"]["test_top1"]
+        for a, f in zip(adarts["runs"], flat["runs"], strict=True)
+    ]
+    assert test["mean"] == pytest.approx(adarts["summary"]["test_top1"]["mean"]
+                                         - flat["summary"]["test_top1"]["mean"])  # fmt: skip
+    assert test["high"] - test["low"] == pytest.approx(2 * test["half_width"])
+    assert test["verdict"].endswith("seed noise")
 
     report = (out / "report.md").read_text()
     assert saved["command"] in report and "retrained test top-1 (%)" in report
     assert "| `flat` | flat twin: 40 ops under one α |" in report
+    assert "Budget `quick` with `--search-epochs 1 --search-subset 16" in report
+    assert "## Differences to `adarts`, paired by seed" in report
+    assert test["verdict"] in report and comparison["metrics"]["val_top1"]["verdict"] in report
     assert saved["machine"]["cpu_model"] in report
     figures = {Path(p).name for p in saved["figures"]}
     assert {"accuracy.png", "cost.png", "normal_op.png", "reduce_activation.png"} <= figures
@@ -260,25 +306,61 @@ def test_a_tiny_comparison_reports_and_resumes(tmp_path: Path) -> None:
     for path in saved["figures"]:
         width, height = png_size(out / path)
         assert width >= 300 and height >= 100
+    # Two rows of panels: accuracies, then differences with intervals.
+    width, height = png_size(out / "figures" / "accuracy.png")
+    assert height > width * 0.9
 
-    # A second invocation reuses every finished run and redoes a lost one, alone, identically.
+    # Rerunning the report's command reuses every finished run and redoes a lost one, alone,
+    # identically.
     lost = out / "runs" / "flat" / "seed1" / "retrain"
     (lost / "summary.json").unlink()
     (lost / "checkpoint.pt").unlink()
-    again = run_compare(settings, out)
-    assert again["runs_reused"] == 7
+    code, stdout, _ = run_cli(shlex.split(saved["command"])[1:], capsys)
+    assert code == 0
+    again = json.loads(stdout)
+    assert again["runs_reused"] == 11
     assert again["arms"][0]["summary"] == saved["arms"][0]["summary"]
     redone = again["arms"][1]["runs"][1]["retrain"]
     assert not redone["reused"]
     assert redone["test_top1"] == saved["arms"][1]["runs"][1]["retrain"]["test_top1"]
+    assert again["comparisons"] == saved["comparisons"]
+    # Without --json, the verdicts follow the table.
+    code, stdout, _ = run_cli(argv[:-1], capsys)
+    assert code == 0
+    assert f"retrained test top-1, adarts vs flat: {test['verdict']}\n" in stdout
 
-    # Other sizes into the same directory are refused, not mixed in.
-    bigger = settings.model_copy(
-        update={
-            "sizes": TINY.model_copy(
-                update={"search": TINY.search.model_copy(update={"epochs": 2})}
-            )
-        }
+    # Other sizes into the same directory are refused in one line before anything runs.
+    before = sorted(p for p in out.rglob("*") if p.is_file())
+    code, _, err = run_cli([*argv, "--search-epochs", "2", "--test-subset", "10"], capsys)
+    assert code == 2
+    assert err == (
+        f"error: {out} holds a comparison of other sizes: --search-epochs 2 (was 1), "
+        "--test-subset 10 (was all); resume it with its own sizes (its report.md gives the "
+        "command), or use another --out\n"
     )
-    with pytest.raises(FactorNASError, match="holds a run of other settings"):
-        run_compare(bigger, out)
+    code, _, err = run_cli([*argv, "--dataset", "cifar10"], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "--dataset cifar10 (was fashion-mnist)" in err
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == before
+    # Without that record, each run directory still refuses other settings.
+    (out / "bench_sizes.json").unlink()
+    code, _, err = run_cli([*argv, "--search-epochs", "2"], capsys)
+    assert code == 2 and "holds a run of other settings" in err
+
+
+@pytest.mark.slow
+def test_the_same_harness_runs_on_cifar10(tmp_path: Path) -> None:
+    data = make_fake_cifar10(tmp_path / "cifar", train_per_batch=8, test_size=20)
+    settings = CompareSettings(
+        space="adarts", baselines=(), seeds=2, sizes=TINY, dataset="cifar10", data=data
+    )
+    arm = build_arms("adarts", ())[0]
+    result = run_pair(arm, 0, settings, tmp_path / "cmp")
+    retrain_dir = tmp_path / "cmp" / result["retrain"]["run_dir"]
+    config = json.loads((retrain_dir / "config.json").read_text())["config"]
+    assert (config["data"]["dataset"], config["network"]["in_channels"]) == ("cifar10", 3)
+    search = json.loads(
+        (tmp_path / "cmp" / result["search"]["run_dir"] / "config.json").read_text()
+    )
+    assert search["data"]["dataset"] == "cifar10"
+    assert math.isfinite(result["retrain"]["test_top1"]) and result["retrain"]["params"] > 0

@@ -1,0 +1,118 @@
+"""A TensorBoard view of a run, written from the records that ``metrics.jsonl`` gets.
+
+``metrics.jsonl`` stays the source of truth; this logger only re-plots what the loops already
+computed, once per epoch, so it adds no device synchronization to the step loop (the per-step
+values live on the device until the loop reads them). Per epoch it writes every number of the
+record as a scalar (``train_loss`` → ``train/loss``), the mean softmax of each searched group's
+candidates per cell type (``arch/normal/activation/selu``) with the full per-edge weights as a
+histogram, and the derived cells as images when matplotlib is installed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from factornas.errors import FactorNASError
+from factornas.space.config import SearchSpace
+from factornas.space.genotype import Genotype
+
+#: Sub-directory of the run directory that holds the event files.
+LOG_DIR = "tensorboard"
+INSTALL_HINT = "pip install 'factornas[tensorboard]'"
+
+
+class TensorBoardUnavailable(FactorNASError):
+    """The tensorboard package is not installed."""
+
+
+def scalar_tag(key: str) -> str:
+    """``train_loss`` → ``train/loss``: one TensorBoard section per split."""
+    split, sep, name = key.partition("_")
+    return f"{split}/{name}" if sep and split in ("train", "val", "test") else f"run/{key}"
+
+
+def cell_image(genotype: Genotype, cell_type: str) -> np.ndarray:
+    """One cell diagram rendered to an RGB array (H, W, 3), without pyplot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from factornas.figures.cells import cell_figure
+
+    canvas = FigureCanvasAgg(cell_figure(genotype, cell_type))
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class TensorBoardLogger:
+    """Writes epoch records into ``run_dir/tensorboard``; call it with each record.
+
+    The writer opens at the first record with ``purge_step`` at that epoch: a resumed run
+    hides whatever the killed one logged after its last checkpoint, as ``metrics.jsonl``
+    drops those records.
+    """
+
+    def __init__(self, run_dir: str | Path, space: SearchSpace | None = None) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise TensorBoardUnavailable(
+                f"--log tensorboard needs the tensorboard package: {INSTALL_HINT}"
+            ) from None
+        self._writer_class = SummaryWriter
+        self.log_dir = Path(run_dir) / LOG_DIR
+        self.space = space
+        self._writer: Any = None
+        self._draw = self._matplotlib_present()
+
+    @staticmethod
+    def _matplotlib_present() -> bool:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print(
+                "note: matplotlib is not installed: no cell diagrams in TensorBoard "
+                "(pip install 'factornas[plot]')",
+                file=sys.stderr,
+            )
+            return False
+        return True
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        epoch = int(record["epoch"])
+        if self._writer is None:
+            self._writer = self._writer_class(str(self.log_dir), purge_step=epoch)
+        for key, value in record.items():
+            if key != "epoch" and isinstance(value, int | float) and not isinstance(value, bool):
+                self._writer.add_scalar(scalar_tag(key), value, epoch)
+        if isinstance(record.get("arch"), Mapping):
+            self._arch(record["arch"], epoch)
+        if self._draw and isinstance(record.get("genotype"), Mapping):
+            genotype = Genotype.model_validate(record["genotype"])
+            for cell_type in ("normal", "reduce"):
+                image = cell_image(genotype, cell_type)
+                self._writer.add_image(f"cells/{cell_type}", image, epoch, dataformats="HWC")
+        self._writer.flush()
+
+    def _arch(self, arch: Mapping[str, Mapping[str, list[list[float]]]], epoch: int) -> None:
+        """Mean softmax per candidate over the edges, and every weight as a histogram."""
+        for cell_type, groups in arch.items():
+            names = self._candidate_names(cell_type)
+            for group, rows in groups.items():
+                weights = np.asarray(rows, dtype=np.float64)
+                self._writer.add_histogram(f"arch/{cell_type}/{group}", weights, epoch)
+                labels = names.get(group) or tuple(str(i) for i in range(weights.shape[1]))
+                for label, mean in zip(labels, weights.mean(axis=0), strict=True):
+                    self._writer.add_scalar(f"arch/{cell_type}/{group}/{label}", mean, epoch)
+
+    def _candidate_names(self, cell_type: str) -> dict[str, tuple[str, ...]]:
+        if self.space is None or cell_type not in self.space.cell_types:
+            return {}
+        return {g.name: g.names for g in self.space.cell(cell_type).groups()}
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
