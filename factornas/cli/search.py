@@ -10,32 +10,65 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
+from factornas.cli.formatting import DefaultsFormatter
 from factornas.errors import FactorNASError
 from factornas.presets.search import SEARCH_PRESETS, search_preset
 from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
 
 
+PRESET_DEFAULT = "default: the preset's"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("search", help="search an architecture")
-    parser.add_argument("--preset", required=True, help=f"one of: {', '.join(SEARCH_PRESETS)}")
+    parser = subparsers.add_parser(
+        "search",
+        help="search an architecture",
+        formatter_class=DefaultsFormatter,
+    )
+    parser.add_argument(
+        "--preset", required=True, help=f"required; one of: {', '.join(SEARCH_PRESETS)}"
+    )
     parser.add_argument(
         "--dataset",
         choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
         default="cifar10",
+        help="dataset searched on",
     )
-    parser.add_argument("--data", type=Path, help="dataset directory (downloaded if missing)")
-    parser.add_argument("--out", type=Path, required=True, help="run directory (resumes)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int, help="global batch size")
-    parser.add_argument("--channels", type=int, help="initial channels")
-    parser.add_argument("--layers", type=int, help="search cells")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--subset", type=int, help="use only N training images")
-    parser.add_argument("--schedule", choices=["sequential", "joint"])
-    parser.add_argument("--order", choices=["first", "second"])
-    parser.add_argument("--warmup", type=int, help="epochs before architecture levels step")
-    parser.add_argument("--eval-batches", type=int, help="validation batches scored per epoch")
-    parser.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="dataset directory (default: $FACTORNAS_DATA or ./data; downloaded if missing)",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="run directory (rerun to resume; required)"
+    )
+    preset_flags: list[tuple[str, type, str]] = [
+        ("--epochs", int, "search epochs"),
+        ("--batch-size", int, "global batch size"),
+        ("--channels", int, "initial channels"),
+        ("--layers", int, "search cells"),
+        ("--seed", int, "random seed (data split, weights, augmentation)"),
+        ("--subset", int, "use only N training images (default: all)"),
+        ("--lr", float, "peak learning rate of the network weights"),
+        ("--arch-lr", float, "learning rate of every architecture level"),
+        ("--warmup", int, "epochs before the architecture levels step (fewer than --epochs)"),
+        ("--eval-batches", int, "validation batches scored per epoch (default: all)"),
+        ("--checkpoint-every", int, "also checkpoint every N steps (default: once per epoch)"),
+    ]
+    for flag, kind, text in preset_flags:
+        suffix = "" if "default:" in text else f" ({PRESET_DEFAULT})"
+        parser.add_argument(flag, type=kind, help=text + suffix)
+    parser.add_argument(
+        "--schedule",
+        choices=["sequential", "joint"],
+        help="architecture levels step one after another (the paper) or from one validation "
+        f"pass ({PRESET_DEFAULT})",
+    )
+    parser.add_argument(
+        "--order",
+        choices=["first", "second"],
+        help=f"first- or second-order (unrolled) architecture gradient ({PRESET_DEFAULT})",
+    )
     parser.add_argument(
         "--fix",
         action="append",
@@ -94,6 +127,9 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         "checkpoint_every": args.checkpoint_every,
     }
     changes: dict[str, Any] = {k: v for k, v in updates.items() if v is not None}
+    for field, lr in (("weights_optimizer", args.lr), ("arch_optimizer", args.arch_lr)):
+        if lr is not None:
+            changes[field] = {**getattr(base, field).model_dump(), "lr": lr}
     changes["data"] = data
     frozen = _frozen_levels(args)
     if frozen:

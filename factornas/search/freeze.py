@@ -9,10 +9,9 @@ from pathlib import Path
 import torch
 
 from factornas.errors import FactorNASError
+from factornas.runtime.rundir import ARCH_WEIGHTS
 from factornas.search.config import SearchConfig
 from factornas.supernet.network import SearchNetwork
-
-ARCH_WEIGHTS = "arch_weights.json"
 
 
 def read_arch_weights(run_dir: Path) -> dict[str, dict[str, list[list[float]]]]:
