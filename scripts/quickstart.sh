@@ -30,6 +30,12 @@ if [ ! -d "$data" ]; then
     $sudo_cmd apt-get install -y -qq dataset-fashion-mnist
 fi
 
+if [ -f "$run_dir/summary.json" ]; then
+    # Finished before: report what it found rather than refuse (factornas search would, to
+    # protect the run; --overwrite starts it over).
+    echo "$run_dir holds a finished search; its genotype ($run_dir/genotype.json):"
+    exec factornas show "$run_dir" --no-figures
+fi
 exec factornas search --preset adarts --dataset fashion-mnist --data "$data" \
     --subset 2000 --epochs 4 --channels 8 --layers 5 --batch-size 32 --eval-batches 8 \
     --out "$run_dir"

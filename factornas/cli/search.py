@@ -14,7 +14,7 @@ from factornas.cli.formatting import DefaultsFormatter
 from factornas.errors import FactorNASError
 from factornas.presets.search import SEARCH_PRESETS, search_preset
 from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
-
+from factornas.space.genotype import node_name
 
 PRESET_DEFAULT = "default: the preset's"
 
@@ -162,10 +162,15 @@ def run(args: argparse.Namespace) -> int:
     console.print(result.genotype.to_darts_string(), soft_wrap=True)
     for cell_type in ("normal", "reduce"):
         for target, edge in result.genotype.cell(cell_type).edges():
-            console.print(f"  {cell_type:6s} node {target} ← {edge.source}: {edge.label()}")
+            console.print(
+                f"  {cell_type:6s} {node_name(edge.source)} → {node_name(target)}: {edge.label()}",
+                soft_wrap=True,
+                highlight=False,
+            )
     if config.require_skip_connect and not result.has_skip_connect:
         console.print(
             "[yellow]warning: the normal cell has no skip_connect; the paper discards such "
-            "searches (§4.2)[/yellow]"
+            "searches (§4.2)[/yellow]",
+            soft_wrap=True,
         )
     return 0

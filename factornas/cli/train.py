@@ -124,10 +124,12 @@ def run(args: argparse.Namespace) -> int:
     if result.resumed_from_epoch:
         console.print(f"resumed after epoch {result.resumed_from_epoch}")
     last = result.last
+    epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
     console.print(
-        f"{source.origin}: {result.params:,} params; after {config.epochs} epochs test top-1 "
+        f"{source.origin}: {result.params:,} params; after {epochs} test top-1 "
         f"{last['test_top1']:.2f}%, top-5 {last['test_top5']:.2f}% "
-        f"(best top-1 {result.best_test_top1:.2f}%)"
+        f"(best top-1 {result.best_test_top1:.2f}%)",
+        soft_wrap=True,
     )
-    console.print(f"run written to {result.run_dir}")
+    console.print(f"run written to {result.run_dir}", soft_wrap=True)
     return 0

@@ -34,9 +34,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         # A full disk must not be filled further by the half-written copy.
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        if isinstance(error, RuntimeError):
+            raise CheckpointError(
+                f"cannot write checkpoint {path} ({_reason(error)}): check that its disk has "
+                "space, then rerun to resume"
+            ) from None
         raise
     return path
 
