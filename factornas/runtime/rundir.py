@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from factornas.errors import FactorNASError
-from factornas.runtime.lock import LOCK, RunLock
+from factornas.runtime.lock import RunLock
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -98,10 +98,8 @@ class RunDir:
 
     def _release_and_prune(self) -> None:
         self.release()
-        if self.created and self.lock is not None:
-            (self.root / LOCK).unlink(missing_ok=True)
-            if not any(self.root.iterdir()):
-                self.root.rmdir()
+        if self.created and self.lock is not None and not any(self.root.iterdir()):
+            self.root.rmdir()
 
 
 def _read_object(path: Path) -> dict[str, Any]:
