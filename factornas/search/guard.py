@@ -12,7 +12,8 @@ the last one saved before that step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Sequence
 
 import torch
 
@@ -23,8 +24,9 @@ from factornas.errors import FactorNASError
 #: shows there first as often as an architecture step does.
 WATCHED: tuple[tuple[str, str], ...] = (
     ("training loss", "--lr"),
-    ("weights' gradient norm", "--lr"),
+    ("weights' gradient", "--lr"),
     ("validation (architecture) loss", "--lr or --arch-lr"),
+    ("batch-norm statistics", "--lr"),
 )
 _UNSET = -1
 
@@ -37,7 +39,17 @@ class FiniteGuard:
     """Remembers, on the device, the first step whose losses or weight gradients were not
     finite; :meth:`check` reads that memory on the host and raises if it is set."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        weights: Sequence[torch.nn.Parameter] = (),
+        buffers: Sequence[torch.Tensor] = (),
+    ) -> None:
+        """Watch the gradients of ``weights`` and the floating ``buffers`` (batch-norm running
+        statistics overflow while the training-mode losses, which use batch statistics, stay
+        finite)."""
+        self.weights = list(weights)
+        self.buffers = [b for b in buffers if b.is_floating_point()]
         # (epoch, step, index into WATCHED) of the first non-finite step, -1 while none.
         self.first = torch.full((3,), _UNSET, dtype=torch.long, device=device)
 
@@ -47,27 +59,27 @@ class FiniteGuard:
         step: int,
         train_loss: torch.Tensor | float,
         val_loss: torch.Tensor | float | None,
-        weights: Iterable[torch.nn.Parameter],
     ) -> None:
-        """Record step ``step`` of ``epoch``: its losses and the weights' current gradients."""
+        """Record step ``step`` of ``epoch``: its losses, the weights' current gradients and the
+        buffers' current values."""
         device = self.first.device
-        grads = [p.grad for p in weights if p.grad is not None]
-        grad_norm = (
-            torch.stack(torch._foreach_norm(grads)).sum()
-            if grads
-            else torch.zeros((), device=device)
-        )
-        val = 0.0 if val_loss is None else val_loss
-        bad = ~torch.isfinite(
-            torch.stack([_scalar(v, device) for v in (train_loss, grad_norm, val)])
-        )
+        grads = [p.grad for p in self.weights if p.grad is not None]
+        values = [
+            train_loss,
+            _largest(grads, device),
+            0.0 if val_loss is None else val_loss,
+            _largest(self.buffers, device),
+        ]
+        bad = ~torch.isfinite(torch.stack([_scalar(v, device) for v in values]))
         here = torch.stack(
             [_index(epoch, device), _index(step, device), bad.to(torch.long).argmax()]
         )
         self.first = torch.where((self.first[0] == _UNSET) & bad.any(), here, self.first)
 
-    def check(self, parameters: Sequence[torch.Tensor] = (), *, where: str = "") -> None:
-        """Raise :class:`SearchDivergedError` if a watched step or ``parameters`` is non-finite.
+    def check(self, tensors: Sequence[torch.Tensor] = (), *, where: str = "") -> None:
+        """Raise :class:`SearchDivergedError` if a watched step or ``tensors`` (parameters and
+        buffers: batch-norm statistics can overflow while every loss is still finite) is not
+        finite.
 
         ``where`` (e.g. "the last good checkpoint is kept in DIR") ends the message.
         """
@@ -79,12 +91,20 @@ class FiniteGuard:
                 f"the search diverged: the {what} became non-finite at epoch {epoch}, step "
                 f"{step} (counted from 0; the first such step): lower {flag}{suffix}"
             )
-        finite = [torch.isfinite(t).all() for t in parameters if t.is_floating_point()]
+        finite = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
         if finite and not bool(torch.stack(finite).all()):
             raise SearchDivergedError(
-                "the search diverged: its parameters are non-finite although every loss "
-                f"was finite: lower --lr and --arch-lr{suffix}"
+                "the search diverged: its weights or batch-norm statistics are non-finite "
+                f"although every loss was finite: lower --lr{suffix}"
             )
+
+
+def _largest(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """The largest magnitude in ``tensors``, in one fused pass: non-finite iff an element is
+    (a max-norm, unlike a 2-norm, cannot overflow on large finite values)."""
+    if not tensors:
+        return torch.zeros((), device=device)
+    return torch.stack(torch._foreach_norm(tensors, math.inf)).amax()
 
 
 def _scalar(value: torch.Tensor | float, device: torch.device) -> torch.Tensor:

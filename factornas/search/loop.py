@@ -138,7 +138,7 @@ class Search:
             self.network, config, reduce_grads=lambda g: average_tensors(g, self.dist)
         )
         self.augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.guard = FiniteGuard(self.device)
+        self.guard = FiniteGuard(self.device, self.optimizer.weights, list(self.network.buffers()))
         self.epoch = 0
         self.step = 0
         if self.run.resuming:
@@ -184,7 +184,7 @@ class Search:
             if self.run.checkpoint_path.exists()
             else "no checkpoint was written"
         )
-        self.guard.check(list(self.network.parameters()), where=kept)
+        self.guard.check([*self.network.parameters(), *self.network.buffers()], where=kept)
 
     def _save(self) -> None:
         self._check_finite()
@@ -242,9 +242,7 @@ class Search:
             t0 = time.perf_counter()
             val = self.data.next_val_batch(self.augment_rng)
             stats = self.optimizer.step((x, y), val, self.epoch, self.step)
-            self.guard.observe(
-                self.epoch, self.step, stats.train_loss, stats.val_loss, self.optimizer.weights
-            )
+            self.guard.observe(self.epoch, self.step, stats.train_loss, stats.val_loss)
             step_times.append(time.perf_counter() - t0)
             loss_sum += stats.train_loss * stats.train_count
             correct += stats.train_correct
