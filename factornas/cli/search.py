@@ -74,14 +74,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="GROUP=CANDIDATE",
-        help="freeze a group to one candidate on every edge (e.g. activation=selu)",
+        help="freeze a group to one candidate on every edge, e.g. activation=selu (repeatable; "
+        "default: every group searched)",
     )
     parser.add_argument(
         "--fix-from",
         action="append",
         default=[],
         metavar="RUN_DIR:GROUP",
-        help="freeze a group to a finished search's weights (the paper's Config-A)",
+        help="freeze a group to a finished search's weights, the paper's Config-A (repeatable; "
+        "default: none)",
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
