@@ -61,3 +61,10 @@ def resumable(resumable_run: Path, tmp_path: Path) -> Path:
     out = tmp_path / "run"
     shutil.copytree(resumable_run, out)
     return out
+
+
+@pytest.fixture
+def finished(resumable: Path) -> Path:
+    """A finished tiny search (the resumable one, resumed to its end)."""
+    assert main([*TINY_SEARCH, "--out", str(resumable)]) == 0
+    return resumable

@@ -4,6 +4,7 @@ an example script that reads ``--help`` as help."""
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from factornas.cli import build_parser, main
 from tests.reliability.conftest import TINY_TRAIN
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "custom_factor_group.py"
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "examples" / "custom_factor_group.py"
+VENV = Path(sys.executable).parents[1]
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -58,3 +61,22 @@ def test_train_summary_is_one_line_on_a_narrow_terminal(
     lines = capsys.readouterr().out.splitlines()
     summary = next(line for line in lines if line.startswith("darts_v2: "))
     assert "after 1 epoch test top-1" in summary and summary.endswith("%)")
+
+
+@pytest.mark.skipif(
+    not (VENV / "bin" / "activate").exists() or not (VENV / "bin" / "factornas").exists(),
+    reason="needs a virtual environment with the factornas command",
+)
+def test_quickstart_rerun_on_a_finished_run_prints_its_genotype(finished: Path) -> None:
+    before = {p.name: p.read_bytes() for p in finished.iterdir()}
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "quickstart.sh"), str(finished)],
+        env={**os.environ, "FACTORNAS_VENV": str(VENV)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{finished} holds a finished search" in result.stdout
+    assert "normal cell" in result.stdout and "c_{k-2}" in result.stdout
+    assert {p.name: p.read_bytes() for p in finished.iterdir()} == before

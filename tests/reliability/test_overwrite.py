@@ -14,12 +14,6 @@ from tests.reliability.conftest import TINY_SEARCH, one_line_error
 RESULTS = ("summary.json", "genotype.json", "arch_weights.json")
 
 
-@pytest.fixture
-def finished(resumable: Path) -> Path:
-    assert main([*TINY_SEARCH, "--out", str(resumable)]) == 0
-    return resumable
-
-
 def test_a_finished_run_writes_its_results_together_and_no_temp_file(finished: Path) -> None:
     assert all((finished / name).is_file() for name in RESULTS)
     assert json.loads((finished / "summary.json").read_text())["finished"] is True
