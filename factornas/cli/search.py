@@ -141,8 +141,9 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         return base.replace(**changes)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise FactorNASError(f"invalid search config at {where}: {first['msg']}") from None
+        where = " at " + ".".join(str(p) for p in first["loc"]) if first["loc"] else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise FactorNASError(f"invalid search config{where}: {message}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -169,8 +169,8 @@ class SearchConfig(BaseModel):
         for level in self.level_configs(tuple(sorted(searched))):
             if level.frozen is None and level.warmup_epochs >= self.epochs:
                 raise ValueError(
-                    f"the {level.group!r} level warms up for {level.warmup_epochs} epochs of "
-                    f"{self.epochs}, so it would never step: lower --warmup below --epochs"
+                    f"the {level.group!r} level warms up for {level.warmup_epochs} of "
+                    f"{self.epochs} epochs, so it would never step: lower --warmup below --epochs"
                 )
         return self
 

@@ -64,5 +64,5 @@ def _saved_rows(saved: object, run_dir: Path, cell_type: str, group: str) -> tor
             return tensor
     raise FactorNASError(
         f"{path} is malformed at {cell_type}.{group} (expected {{cell type: {{group: one row of "
-        "weights per edge}}}}): rerun that search"
+        "weights per edge}}): rerun that search"
     )

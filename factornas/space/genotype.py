@@ -112,7 +112,8 @@ class Genotype(BaseModel):
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "top level"
-            raise GenotypeError(f"{source} is malformed at {where}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise GenotypeError(f"{source} is malformed at {where}: {message}") from None
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename): a crash never leaves half a genotype."""

@@ -198,7 +198,7 @@ CASES = [
     Case(
         "warmup-above-epochs",
         _search("--warmup", "5", "--epochs", "2"),
-        "warms up for 5 epochs of 2",
+        "warms up for 5 of 2 epochs",
     ),
     Case("negative-lr", _search("--lr", "-1"), "weights_optimizer.lr"),
     Case("zero-arch-lr", _search("--arch-lr", "0"), "arch_optimizer.lr"),
