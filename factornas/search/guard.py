@@ -32,12 +32,12 @@ _UNSET = -1
 
 
 class SearchDivergedError(FactorNASError):
-    """A loss, gradient or parameter of the search became NaN or infinite."""
+    """A loss, gradient, parameter or statistic of the search became NaN or infinite."""
 
 
 class FiniteGuard:
-    """Remembers, on the device, the first step whose losses or weight gradients were not
-    finite; :meth:`check` reads that memory on the host and raises if it is set."""
+    """Remembers, on the device, the first step whose losses, weight gradients or batch-norm
+    statistics were not finite; :meth:`check` reads that memory on the host and raises."""
 
     def __init__(
         self,
