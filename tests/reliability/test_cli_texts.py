@@ -40,6 +40,7 @@ def test_search_takes_both_learning_rates() -> None:
     assert {"--lr", "--arch-lr", "--epochs", "--seed", "--schedule", "--order"} <= flags
 
 
+@pytest.mark.slow
 def test_example_help_is_help_and_starts_nothing(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(EXAMPLE), "--help"],
@@ -63,6 +64,7 @@ def test_train_summary_is_one_line_on_a_narrow_terminal(
     assert "after 1 epoch test top-1" in summary and summary.endswith("%)")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (VENV / "bin" / "activate").exists() or not (VENV / "bin" / "factornas").exists(),
     reason="needs a virtual environment with the factornas command",

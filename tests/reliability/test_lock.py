@@ -28,6 +28,7 @@ def _cli(*argv: str) -> list[str]:
     return [sys.executable, "-m", "factornas", *argv]
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_and_a_dead_holders_lock_is_taken_over(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -71,6 +72,7 @@ def test_train_on_a_directory_in_use_is_refused(
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_two_searches_started_together_run_once(tmp_path: Path) -> None:
     out = tmp_path / "run"
     command = _cli(*TINY_SEARCH, "--out", str(out))
