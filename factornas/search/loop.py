@@ -127,6 +127,7 @@ class Search:
             raise
 
     def _build(self) -> None:
+        """Data, supernet, optimizer and guard, then the checkpoint's state when resuming."""
         config = self.config
         seed_everything(config.seed)
         self.data = build_search_data(config, self.dist, self.device, self.run.root)
