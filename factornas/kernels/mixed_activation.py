@@ -598,14 +598,17 @@ def _backward(
     """The input's gradient and the per-edge dot products that the parameters' gradients are
     made of, recomputed from ``x`` (1, m) for the edge-major ``grad`` (k, m).
 
-    ``grad_x = Σ_e grad_e · σ_e'(x)``, with each edge's share built as ``grad·(field + base) +
-    (pos - base)·grad·[x>0] + relu6·grad·[0<x<6]``: ``field`` holds the non-constant terms of
-    the slope on ``x <= 0`` (``exp``-family and RReLU noise; they are zero for ``x > 0``) plus
-    swish's derivative, and ``base`` is the constant part of the slope on ``x <= 0``. The
-    masked products use aten's ``threshold_backward``/``hardtanh_backward``: single passes
-    with exactly torch's conventions at the kinks (ReLU and ReLU6 have slope 0 at 0 and 6; the
-    slopes of the negative side apply at ``x == 0``). The returned sums, one (k,) tensor each,
-    are keyed by the coefficient column they are the gradient of, plus ``"beta"`` for Swish's
+    σ_e'(x) is ``base_e + (pos_e - base_e)·[x>0] + relu6_e·[0<x<6] + exp_e·expm1(n) +
+    celu_slope_e·expm1(n/celu_alpha)`` plus the per-edge terms (RReLU noise on ``x <= 0``,
+    swish's derivative), with ``n = min(x, 0)``. All but the per-edge terms are a function of
+    ``x`` times an edge's coefficient, so in ``grad_x = Σ_e grad_e·σ_e'(x)`` the gradient
+    enters each of them once, as the coefficient-weighted sum ``Σ_e coef_e·grad_e`` (a
+    matrix-vector product), and the rest runs at x's size; only the per-edge terms are
+    accumulated at the full (k, m) size and summed over the edges. The masks use aten's
+    ``threshold_backward``/``hardtanh_backward``: single passes with exactly torch's
+    conventions at the kinks (ReLU and ReLU6 have slope 0 at 0 and 6; the slopes of the
+    negative side apply at ``x == 0``). The returned sums, one (k,) tensor each, are keyed by
+    the coefficient column they are the gradient of, plus ``"beta"`` for Swish's
     ``Σ grad·x²·s·(1 - s)``.
     """
     need_x, need_w, need_prelu, need_beta = need
@@ -613,19 +616,17 @@ def _backward(
     full = (edges, size)
     scratch = _Scratch(x)
     sums: dict[str, Tensor] = {}
-    field: Tensor | None = None
+    per_edge: Tensor | None = None
 
     def accumulate(term: Tensor, coefficient: Tensor) -> None:
-        """field += coefficient·term, where ``term`` is free afterwards (or becomes field)."""
-        nonlocal field
-        if field is None and term.shape == full:
-            field = term.mul_(coefficient)
-            return
-        if field is None:
-            field = torch.mul(term, coefficient, out=scratch.take(full))
+        """per_edge += coefficient·term for a (k, m) ``term`` that is free afterwards (or
+        becomes per_edge)."""
+        nonlocal per_edge
+        if per_edge is None:
+            per_edge = term.mul_(coefficient)
         else:
-            field.addcmul_(term, coefficient)
-        scratch.give(term)
+            per_edge.addcmul_(term, coefficient)
+            scratch.give(term)
 
     needs_neg = (
         seed is not None
@@ -652,8 +653,8 @@ def _backward(
         u = t.addcmul_(t, s, value=-1.0)  # x·s·(1 - s)
         if need_x:  # ∂/∂x x·σ(bx) = s + b·x·s·(1 - s)
             accumulate(s, c["swish"])
-            assert field is not None
-            field.addcmul_(u, c["swish"] * beta)
+            assert per_edge is not None
+            per_edge.addcmul_(u, c["swish"] * beta)
         else:
             scratch.give(s)
         if need_beta:  # ∂/∂b x·σ(bx) = x²·s·(1 - s)
@@ -665,52 +666,59 @@ def _backward(
         for edge, row in enumerate(levels):
             row.copy_(_draw_levels(size, seed + edge, x.device))
         if need_w:
-            sums["noise"] = _edge_dots(grad, torch.mul(levels, neg, out=scratch.take(full)))
+            product = torch.mul(levels, neg, out=scratch.take(full))
+            sums["noise"] = _edge_dots(grad, product)
+            scratch.give(product)
         if need_x:
             # The levels apply on x <= 0 only: zero them elsewhere.
             above = torch.ops.aten.threshold_backward.grad_input(
                 levels, x, 0, grad_input=scratch.take(full)
             )
-            scratch.give(above)
             accumulate(levels.sub_(above), c["noise"])
+            scratch.give(above)
         else:
             scratch.give(levels)
-    if config.has_celu_exp:
+    em1c = em1 = None
+    if config.has_celu_exp and (need_w or need_x):
         assert neg is not None
         em1c = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take(x.shape)).expm1_()
         if need_w:
             sums["celu"] = _edge_dots(grad, em1c)
-        if need_x:
-            accumulate(em1c, c["celu_slope"])
-        else:
-            scratch.give(em1c)
-    if config.has_exp:
+    if config.has_exp and (need_w or need_x):
         assert neg is not None
         em1 = neg.expm1_()
         if need_w:
             sums["exp"] = _edge_dots(grad, em1)
-        if need_x:
-            accumulate(em1, c["exp"])
-
     if not need_x:
         return None, sums
-    # Constant part of the slope on x <= 0: deterministic slopes plus exp = expm1 + 1.
-    if field is None:
-        grad_x = torch.mul(grad, c["base"], out=scratch.take(full))
-    else:
-        grad_x = field.add_(c["base"]).mul_(grad)
+
+    def weighted(column: str) -> Tensor:
+        """Σ_e c[column]_e·grad_e, as (1, m)."""
+        total = scratch.take(x.shape)
+        torch.mv(grad.T, c[column].view(-1), out=total[0])
+        return total
+
+    grad_x = weighted("base")
     if config.has_linear or config.has_exp or config.has_celu_exp:
-        above = torch.ops.aten.threshold_backward.grad_input(
-            grad, x, 0, grad_input=scratch.take(full)
-        )
-        grad_x.addcmul_(above, c["pos_minus_base"])
-        scratch.give(above)
+        jump = weighted("pos_minus_base")
+        grad_x.add_(torch.ops.aten.threshold_backward.grad_input(jump, x, 0, grad_input=jump))
+        scratch.give(jump)
     if "relu6" in config.present:
-        inside = torch.ops.aten.hardtanh_backward.grad_input(
-            grad, x, 0, 6, grad_input=scratch.take(full)
-        )
-        grad_x.addcmul_(inside, c["relu6"])
-    return (grad_x if edges == 1 else grad_x.sum(0, keepdim=True)), sums
+        inside = weighted("relu6")
+        grad_x.add_(torch.ops.aten.hardtanh_backward.grad_input(inside, x, 0, 6, grad_input=inside))
+        scratch.give(inside)
+    for term, column in ((em1, "exp"), (em1c, "celu_slope")):
+        if term is not None:
+            slope = weighted(column)
+            grad_x.addcmul_(term, slope)
+            scratch.give(slope)
+    if per_edge is not None:
+        per_edge.mul_(grad)
+        if edges == 1:
+            grad_x.add_(per_edge)
+        else:
+            grad_x.add_(torch.sum(per_edge, 0, keepdim=True, out=scratch.take(x.shape)))
+    return grad_x, sums
 
 
 class _DoubleBackwardGuard(torch.autograd.Function):
