@@ -517,10 +517,11 @@ def _forward(
     Terms that depend on ``x`` alone are computed once at x's size and enter every edge
     through one broadcasting multiply-add with that edge's (k, 1) coefficient; swish and the
     RReLU noise are per edge. Edge ``e``'s noise is :func:`rrelu_levels` for seed
-    ``seed + e``, drawn into its slice of one buffer. Tensor coefficients cost a pass where a
-    Python scalar rode along in ``add_(alpha=…)``/``addcmul_(value=…)``, so the per-edge
-    factors are folded into slopes instead: ``x·(pos + swish·s)`` and ``(neg - pos +
-    noise·L)·min(x, 0)`` take as many passes as the terms they merge did with scalars.
+    ``seed + e``, drawn into its slice of one buffer. Tensor coefficients cannot ride along
+    in ``addcmul_(value=…)`` as Python scalars did, so swish and the noise are folded into
+    slopes, ``x·(pos + swish·s)`` and ``(neg - pos + noise·L)·min(x, 0)``, built with
+    ``mul_``/``add_``: an op with two broadcast coefficients (``addcmul(pos, s, swish)``)
+    falls off torch's vectorized CPU loop and costs several passes.
     """
     pre, _, post = x.shape
     full = (pre, edges, post)
@@ -545,7 +546,7 @@ def _forward(
         # x·(pos + swish·sigmoid(b·x)): the swish term shares the linear term's product with x.
         assert beta is not None
         slope = torch.mul(x, beta, out=scratch.take(full)).sigmoid_()
-        out = torch.mul(x, torch.addcmul(c["pos"], slope, c["swish"], out=slope), out=slope)
+        out = torch.mul(x, slope.mul_(c["swish"]).add_(c["pos"]), out=slope)
     elif config.has_linear:
         out = torch.mul(x, c["pos"], out=scratch.take(full))
     if config.has_linear:
@@ -553,12 +554,14 @@ def _forward(
         if seed is None:
             out.addcmul_(neg, c["neg_minus_pos"])
         else:
-            # RReLU's random part joins the constant slope: (neg - pos + noise·L)·min(x, 0).
-            slope = scratch.take(full)
+            # RReLU's random part joins the constant slope, (neg - pos + noise·L)·min(x, 0),
+            # edge by edge in one input-sized buffer: a full-size one would cost more in
+            # fresh memory and cache misses than the few extra ops do.
+            slope = scratch.take(x.shape)
             for edge in range(edges):
-                levels = _draw_levels(pre * post, seed + edge, x.device)
-                slope[:, edge].copy_(levels.view(pre, post))
-            out.addcmul_(torch.addcmul(c["neg_minus_pos"], slope, c["noise"], out=slope), neg)
+                slope.view(-1).copy_(_draw_levels(pre * post, seed + edge, x.device))
+                slope.mul_(c["noise"][edge]).add_(c["neg_minus_pos"][edge])
+                out[:, edge : edge + 1].addcmul_(slope, neg)
             scratch.give(slope)
     if "relu6" in config.present:
         add(torch.clamp(x, 0, 6, out=scratch.take(x.shape)), c["relu6"])
@@ -660,24 +663,32 @@ def _backward(
         if need_beta:  # ∂/∂b x·σ(bx) = x²·s·(1 - s)
             sums["beta"] = _edge_dots(grad, u.mul_(x))
         scratch.give(u)
+    noise_grad: Tensor | None = None  # Σ_e grad_e·noise_e·L_e·[x <= 0]
     if seed is not None:
+        # Edge by edge in input-sized buffers, as in forward.
         assert neg is not None
-        levels = scratch.take(full)
-        for edge, row in enumerate(levels):
-            row.copy_(_draw_levels(size, seed + edge, x.device))
+        levels = scratch.take(x.shape)
+        noise_dots = []
+        for edge, row in enumerate(grad):
+            levels[0].copy_(_draw_levels(size, seed + edge, x.device))
+            if need_w:
+                product = torch.mul(levels, neg, out=scratch.take(x.shape))
+                noise_dots.append(torch.dot(row, product[0]))
+                scratch.give(product)
+            if need_x:
+                # The levels apply on x <= 0 only: zero them elsewhere.
+                above = torch.ops.aten.threshold_backward.grad_input(
+                    levels, x, 0, grad_input=scratch.take(x.shape)
+                )
+                levels.sub_(above).mul_(c["noise"][edge])
+                if noise_grad is None:
+                    noise_grad = torch.mul(levels, row, out=above)
+                else:
+                    noise_grad.addcmul_(levels, row)
+                    scratch.give(above)
         if need_w:
-            product = torch.mul(levels, neg, out=scratch.take(full))
-            sums["noise"] = _edge_dots(grad, product)
-            scratch.give(product)
-        if need_x:
-            # The levels apply on x <= 0 only: zero them elsewhere.
-            above = torch.ops.aten.threshold_backward.grad_input(
-                levels, x, 0, grad_input=scratch.take(full)
-            )
-            accumulate(levels.sub_(above), c["noise"])
-            scratch.give(above)
-        else:
-            scratch.give(levels)
+            sums["noise"] = torch.stack(noise_dots)
+        scratch.give(levels)
     em1c = em1 = None
     if config.has_celu_exp and (need_w or need_x):
         assert neg is not None
@@ -712,6 +723,8 @@ def _backward(
             slope = weighted(column)
             grad_x.addcmul_(term, slope)
             scratch.give(slope)
+    if noise_grad is not None:
+        grad_x.add_(noise_grad)
     if per_edge is not None:
         per_edge.mul_(grad)
         if edges == 1:
