@@ -544,9 +544,16 @@ def _forward(
     neg = torch.clamp_max(x, 0, out=scratch.take(x.shape)) if needs_neg else None
     if "swish" in config.present:
         # x·(pos + swish·sigmoid(b·x)): the swish term shares the linear term's product with x.
+        # Edge by edge at x's size, like the noise below; one edge's slope is its output.
         assert beta is not None
-        slope = torch.mul(x, beta, out=scratch.take(full)).sigmoid_()
-        out = torch.mul(x, slope.mul_(c["swish"]).add_(c["pos"]), out=slope)
+        out = scratch.take(full)
+        slope = out if edges == 1 else scratch.take(x.shape)
+        for edge in range(edges):
+            torch.mul(x, beta[edge], out=slope).sigmoid_()
+            slope.mul_(c["swish"][edge]).add_(c["pos"][edge])
+            torch.mul(x, slope, out=out[:, edge : edge + 1])
+        if slope is not out:
+            scratch.give(slope)
     elif config.has_linear:
         out = torch.mul(x, c["pos"], out=scratch.take(full))
     if config.has_linear:
@@ -615,21 +622,21 @@ def _backward(
     ``Σ grad·x²·s·(1 - s)``.
     """
     need_x, need_w, need_prelu, need_beta = need
-    edges, size = grad.shape
-    full = (edges, size)
+    size = grad.shape[1]
     scratch = _Scratch(x)
     sums: dict[str, Tensor] = {}
+    # Σ_e grad_e·(per-edge terms of σ_e'), built edge by edge at x's size.
     per_edge: Tensor | None = None
 
-    def accumulate(term: Tensor, coefficient: Tensor) -> None:
-        """per_edge += coefficient·term for a (k, m) ``term`` that is free afterwards (or
-        becomes per_edge)."""
+    def collect(term: Tensor, row: Tensor) -> Tensor | None:
+        """per_edge += term·row; returns ``term``'s buffer if it is free afterwards, None if
+        it became per_edge."""
         nonlocal per_edge
         if per_edge is None:
-            per_edge = term.mul_(coefficient)
-        else:
-            per_edge.addcmul_(term, coefficient)
-            scratch.give(term)
+            per_edge = term.mul_(row)
+            return None
+        per_edge.addcmul_(term, row)
+        return term
 
     needs_neg = (
         seed is not None
@@ -648,22 +655,31 @@ def _backward(
         sums["relu6"] = _edge_dots(grad, clamped)
         scratch.give(clamped)
     if "swish" in config.present and (need_x or need_w or need_beta):
+        # Edge by edge in input-sized buffers, as in forward.
         assert beta is not None
-        s = torch.mul(x, beta, out=scratch.take(full)).sigmoid_()
-        t = torch.mul(x, s, out=scratch.take(full))  # x·σ(bx)
+        s: Tensor | None = None
+        t = scratch.take(x.shape)
+        swish_dots, beta_dots = [], []
+        for edge, row in enumerate(grad):
+            s = torch.mul(x, beta[edge], out=s if s is not None else scratch.take(x.shape))
+            s.sigmoid_()
+            torch.mul(x, s, out=t)  # x·σ(bx)
+            if need_w:
+                swish_dots.append(torch.dot(row, t[0]))
+            u = t.addcmul_(t, s, value=-1.0)  # x·s·(1 - s)
+            if need_x:  # ∂/∂x x·σ(bx) = s + b·x·s·(1 - s)
+                slope = s.addcmul_(u, beta[edge]).mul_(c["swish"][edge])
+                if collect(slope, row) is None:  # s became per_edge
+                    s = None
+            if need_beta:  # ∂/∂b x·σ(bx) = x²·s·(1 - s)
+                beta_dots.append(torch.dot(row, u.mul_(x)[0]))
         if need_w:
-            sums["swish"] = _edge_dots(grad, t)
-        u = t.addcmul_(t, s, value=-1.0)  # x·s·(1 - s)
-        if need_x:  # ∂/∂x x·σ(bx) = s + b·x·s·(1 - s)
-            accumulate(s, c["swish"])
-            assert per_edge is not None
-            per_edge.addcmul_(u, c["swish"] * beta)
-        else:
-            scratch.give(s)
-        if need_beta:  # ∂/∂b x·σ(bx) = x²·s·(1 - s)
-            sums["beta"] = _edge_dots(grad, u.mul_(x))
-        scratch.give(u)
-    noise_grad: Tensor | None = None  # Σ_e grad_e·noise_e·L_e·[x <= 0]
+            sums["swish"] = torch.stack(swish_dots)
+        if need_beta:
+            sums["beta"] = torch.stack(beta_dots)
+        for buffer in (s, t):
+            if buffer is not None:
+                scratch.give(buffer)
     if seed is not None:
         # Edge by edge in input-sized buffers, as in forward.
         assert neg is not None
@@ -680,11 +696,9 @@ def _backward(
                 above = torch.ops.aten.threshold_backward.grad_input(
                     levels, x, 0, grad_input=scratch.take(x.shape)
                 )
-                levels.sub_(above).mul_(c["noise"][edge])
-                if noise_grad is None:
-                    noise_grad = torch.mul(levels, row, out=above)
+                if collect(levels.sub_(above).mul_(c["noise"][edge]), row) is None:
+                    levels = above  # the levels became per_edge
                 else:
-                    noise_grad.addcmul_(levels, row)
                     scratch.give(above)
         if need_w:
             sums["noise"] = torch.stack(noise_dots)
@@ -723,14 +737,8 @@ def _backward(
             slope = weighted(column)
             grad_x.addcmul_(term, slope)
             scratch.give(slope)
-    if noise_grad is not None:
-        grad_x.add_(noise_grad)
     if per_edge is not None:
-        per_edge.mul_(grad)
-        if edges == 1:
-            grad_x.add_(per_edge)
-        else:
-            grad_x.add_(torch.sum(per_edge, 0, keepdim=True, out=scratch.take(x.shape)))
+        grad_x.add_(per_edge)
     return grad_x, sums
 
 
