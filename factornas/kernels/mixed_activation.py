@@ -625,7 +625,9 @@ def _backward(
     size = grad.shape[1]
     scratch = _Scratch(x)
     sums: dict[str, Tensor] = {}
-    # Σ_e grad_e·(per-edge terms of σ_e'), built edge by edge at x's size.
+    # Σ_e grad_e·(per-edge terms of σ_e'), built edge by edge at x's size. One edge applies
+    # its gradient once at the end instead (see below), so its terms are summed bare.
+    single = grad.shape[0] == 1
     per_edge: Tensor | None = None
 
     def collect(term: Tensor, row: Tensor) -> Tensor | None:
@@ -633,9 +635,12 @@ def _backward(
         it became per_edge."""
         nonlocal per_edge
         if per_edge is None:
-            per_edge = term.mul_(row)
+            per_edge = term if single else term.mul_(row)
             return None
-        per_edge.addcmul_(term, row)
+        if single:
+            per_edge.add_(term)
+        else:
+            per_edge.addcmul_(term, row)
         return term
 
     needs_neg = (
@@ -717,14 +722,39 @@ def _backward(
     if not need_x:
         return None, sums
 
+    jumps = config.has_linear or config.has_exp or config.has_celu_exp
+    if single:
+        # σ'(x) at x's size, multiplied by the gradient once.
+        field = per_edge
+        for term, column in ((em1, "exp"), (em1c, "celu_slope")):
+            if term is not None:
+                field = term.mul_(c[column]) if field is None else field.addcmul_(term, c[column])
+        if field is None:
+            grad_x = torch.mul(grad, c["base"], out=scratch.take(x.shape))
+        else:
+            grad_x = field.add_(c["base"]).mul_(grad)
+        if jumps:
+            above = torch.ops.aten.threshold_backward.grad_input(
+                grad, x, 0, grad_input=scratch.take(x.shape)
+            )
+            grad_x.addcmul_(above, c["pos_minus_base"])
+            scratch.give(above)
+        if "relu6" in config.present:
+            inside = torch.ops.aten.hardtanh_backward.grad_input(
+                grad, x, 0, 6, grad_input=scratch.take(x.shape)
+            )
+            grad_x.addcmul_(inside, c["relu6"])
+        return grad_x, sums
+
     def weighted(column: str) -> Tensor:
         """Σ_e c[column]_e·grad_e, as (1, m)."""
         total = scratch.take(x.shape)
         torch.mv(grad.T, c[column].view(-1), out=total[0])
         return total
 
+    # Several edges: the gradient enters each shared term once, weighted over the edges.
     grad_x = weighted("base")
-    if config.has_linear or config.has_exp or config.has_celu_exp:
+    if jumps:
         jump = weighted("pos_minus_base")
         grad_x.add_(torch.ops.aten.threshold_backward.grad_input(jump, x, 0, grad_input=jump))
         scratch.give(jump)
