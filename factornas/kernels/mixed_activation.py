@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -514,73 +514,106 @@ def _forward(
 ) -> Tensor:
     """σ(x) of every edge as ``(pre, k, post)``, from ``x`` as ``(pre, 1, post)``.
 
-    Terms that depend on ``x`` alone are computed once at x's size and enter every edge
-    through one broadcasting multiply-add with that edge's (k, 1) coefficient; swish and the
-    RReLU noise are per edge. Edge ``e``'s noise is :func:`rrelu_levels` for seed
-    ``seed + e``, drawn into its slice of one buffer. Tensor coefficients cannot ride along
-    in ``addcmul_(value=…)`` as Python scalars did, so swish and the noise are folded into
-    slopes, ``x·(pos + swish·s)`` and ``(neg - pos + noise·L)·min(x, 0)``, built with
-    ``mul_``/``add_``: an op with two broadcast coefficients (``addcmul(pos, s, swish)``)
-    falls off torch's vectorized CPU loop and costs several passes.
+    The bases that depend on ``x`` alone (``n = min(x, 0)``, ``clamp(x, 0, 6)``, the
+    ``expm1``s) are computed once, on first use. Each edge's mixture is then built in an
+    input-sized buffer (:func:`_mix_edge`) and written to its block of the output once: on CPU
+    that buffer stays in cache, whereas full-size multiply-adds with (k, 1) coefficients stream
+    the whole output through memory once per term and cost more than the k-fold op count
+    saves. With one edge the buffer is the output itself.
     """
     pre, _, post = x.shape
-    full = (pre, edges, post)
     scratch = _Scratch(x)
-    out: Tensor | None = None
+    out = scratch.take((pre, edges, post))
+    neg = None
+    if config.has_linear or config.has_exp or config.has_celu_exp:
+        neg = torch.clamp_max(x, 0, out=scratch.take(x.shape))
+    shared: dict[str, Tensor] = {}
+
+    def basis(name: str) -> Tensor:
+        """A shared basis, computed on first use; with one edge, ``expm1(n)`` is computed in
+        place of ``n``, whose last use comes before it."""
+        if name not in shared:
+            if name == "relu6":
+                shared[name] = torch.clamp(x, 0, 6, out=scratch.take(x.shape))
+            else:
+                assert neg is not None
+                if name == "celu":
+                    scaled = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take(x.shape))
+                    shared[name] = scaled.expm1_()
+                elif edges == 1:
+                    shared[name] = neg.expm1_()
+                else:
+                    shared[name] = torch.expm1(neg, out=scratch.take(x.shape))
+        return shared[name]
+
+    for edge in range(edges):
+        mix = out if edges == 1 else scratch.take(x.shape)
+        edge_seed = None if seed is None else seed + edge
+        _mix_edge(mix, x, neg, basis, config, c, edge, beta, edge_seed, scratch)
+        if mix is not out:
+            out[:, edge : edge + 1].copy_(mix)
+            scratch.give(mix)
+    return out
+
+
+def _mix_edge(
+    mix: Tensor,
+    x: Tensor,
+    neg: Tensor | None,
+    basis: Callable[[str], Tensor],
+    config: _Config,
+    c: dict[str, Tensor],
+    edge: int,
+    beta: Tensor | None,
+    seed: int | None,
+    scratch: _Scratch,
+) -> None:
+    """Edge ``edge``'s σ(x) into ``mix`` (x's size), its RReLU noise :func:`rrelu_levels` for
+    ``seed``.
+
+    Tensor coefficients cannot ride along in ``addcmul_(value=…)`` as Python scalars did, so
+    swish and the noise are folded into slopes, ``x·(pos + swish·s)`` and ``(neg - pos +
+    noise·L)·n``, built with ``mul_``/``add_``: an op with two broadcast coefficients
+    (``addcmul(pos, s, swish)``) falls off torch's vectorized CPU loop and costs several
+    passes.
+    """
+    started = False
 
     def add(term: Tensor, coefficient: Tensor) -> None:
-        """out += coefficient·term, after which ``term`` is free (or has become out)."""
-        nonlocal out
-        if out is None and term.shape == full:
-            out = term.mul_(coefficient)
-            return
-        if out is None:
-            out = torch.mul(term, coefficient, out=scratch.take(full))
+        """mix += coefficient·term (the first term sets mix)."""
+        nonlocal started
+        if started:
+            mix.addcmul_(term, coefficient)
         else:
-            out.addcmul_(term, coefficient)
-        scratch.give(term)
+            torch.mul(term, coefficient, out=mix)
+            started = True
 
-    needs_neg = config.has_linear or config.has_exp or config.has_celu_exp
-    neg = torch.clamp_max(x, 0, out=scratch.take(x.shape)) if needs_neg else None
+    def coefficient(column: str) -> Tensor:
+        return c[column][edge]
+
     if "swish" in config.present:
-        # x·(pos + swish·sigmoid(b·x)): the swish term shares the linear term's product with x.
-        # Edge by edge at x's size, like the noise below; one edge's slope is its output.
         assert beta is not None
-        out = scratch.take(full)
-        slope = out if edges == 1 else scratch.take(x.shape)
-        for edge in range(edges):
-            torch.mul(x, beta[edge], out=slope).sigmoid_()
-            slope.mul_(c["swish"][edge]).add_(c["pos"][edge])
-            torch.mul(x, slope, out=out[:, edge : edge + 1])
-        if slope is not out:
-            scratch.give(slope)
+        torch.mul(x, beta[edge], out=mix).sigmoid_()
+        mix.mul_(coefficient("swish")).add_(coefficient("pos")).mul_(x)
+        started = True
     elif config.has_linear:
-        out = torch.mul(x, c["pos"], out=scratch.take(full))
+        add(x, coefficient("pos"))
     if config.has_linear:
-        assert out is not None and neg is not None
+        assert neg is not None
         if seed is None:
-            out.addcmul_(neg, c["neg_minus_pos"])
+            add(neg, coefficient("neg_minus_pos"))
         else:
-            # RReLU's random part joins the constant slope, (neg - pos + noise·L)·min(x, 0),
-            # edge by edge in one input-sized buffer: a full-size one would cost more in
-            # fresh memory and cache misses than the few extra ops do.
+            # RReLU's random part joins the constant slope: (neg - pos + noise·L)·n.
             slope = scratch.take(x.shape)
-            for edge in range(edges):
-                slope.view(-1).copy_(_draw_levels(pre * post, seed + edge, x.device))
-                slope.mul_(c["noise"][edge]).add_(c["neg_minus_pos"][edge])
-                out[:, edge : edge + 1].addcmul_(slope, neg)
+            slope.view(-1).copy_(_draw_levels(slope.numel(), seed, x.device))
+            add(slope.mul_(coefficient("noise")).add_(coefficient("neg_minus_pos")), neg)
             scratch.give(slope)
     if "relu6" in config.present:
-        add(torch.clamp(x, 0, 6, out=scratch.take(x.shape)), c["relu6"])
+        add(basis("relu6"), coefficient("relu6"))
     if config.has_celu_exp:
-        assert neg is not None
-        scaled = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take(x.shape))
-        add(scaled.expm1_(), c["celu"])
+        add(basis("celu"), coefficient("celu"))
     if config.has_exp:
-        assert neg is not None
-        add(neg.expm1_(), c["exp"])
-    assert out is not None  # every activation contributes a term
-    return out
+        add(basis("exp"), coefficient("exp"))
 
 
 def _edge_dots(grad: Tensor, basis: Tensor) -> Tensor:
