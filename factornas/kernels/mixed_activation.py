@@ -15,15 +15,16 @@ a handful of element-wise passes and saves only the input:
 
 The edges that leave one cell node all read the same input, so :func:`grouped_mixed_activation`
 mixes k of them in one call: the basis tensors that depend on ``x`` alone (``min(x, 0)``, its
-``expm1``, ``clamp(x, 0, 6)``) are computed once for all edges, and only the weighted sums (and
-swish and RReLU's noise, which differ per edge) run over all k copies.
+``expm1``, ``clamp(x, 0, 6)``) are computed once for all edges, only the weighted sums (and
+swish and RReLU's noise, which differ per edge) are per edge, and backward takes the output
+gradient through a few matrix-vector products instead of k sets of passes.
 :func:`fused_mixed_activation` is the same machinery with k = 1.
 
 Nothing is read back to the host: the weights and the PReLU/Swish parameters become a small
-device tensor of per-edge coefficients (one matrix product), broadcast along the edge axis of
-every element-wise pass, and the weight gradients are dot products combined by another small
-matrix product. On an accelerator a search step therefore never waits for the device here; the
-one host read left, :func:`draw_rrelu_seed`, reads a CPU generator.
+device tensor of per-edge coefficients (one matrix product) that the element-wise passes take
+as tensor operands, and the weight gradients are dot products combined by another small matrix
+product. On an accelerator a search step therefore never waits for the device here; the one
+host read left, :func:`draw_rrelu_seed`, reads a CPU generator.
 
 RReLU's training-mode slopes come from a private generator seeded with one integer drawn from
 the caller's generator; backward re-seeds an identical generator and regenerates the very same
@@ -396,7 +397,7 @@ def _basis(config: _Config, dtype: torch.dtype, device: torch.device) -> _Basis:
 def _coefficients(
     config: _Config, weights: Tensor, prelu_weight: Tensor | None
 ) -> dict[str, Tensor]:
-    """Every edge's coefficients, as (k, 1) tensors that broadcast along an edge axis.
+    """Every edge's coefficients, one (k,) tensor per :data:`_COLUMNS` entry.
 
     ``weights`` is (k, n) and ``prelu_weight`` (k,), both in the compute dtype. A handful of
     tiny ops, all on the device: the point is that nothing here is read back to the host.
@@ -406,8 +407,7 @@ def _coefficients(
         product = weights[:, prelu : prelu + 1] * prelu_weight.unsqueeze(1)
         weights = torch.cat((weights, product), dim=1)
     to_columns = _basis(config, weights.dtype, weights.device).to_columns
-    table = torch.mm(to_columns, weights.T).unsqueeze(-1)
-    return dict(zip(_COLUMNS, table.unbind(0), strict=True))
+    return dict(zip(_COLUMNS, torch.mm(to_columns, weights.T).unbind(0), strict=True))
 
 
 @dataclass(frozen=True)
@@ -415,13 +415,13 @@ class _Layout:
     """How an input and its k-edge output are laid out for the element-wise passes.
 
     ``x`` is viewed in memory order (NHWC for a channels-last 4-D tensor) as ``(pre, 1, post)``
-    with the edge axis in front of the channel axis, and the output is computed as a
-    contiguous ``(pre, k, post)``: for channels-last ``x`` that is an ``(N, H, W, k, C)``
-    buffer, whose free view ``(N, k·C, H, W)`` is channels-last again, so a following
-    (grouped) convolution stays NHWC; otherwise ``(N, k, C, ...)``, a free view of a
-    contiguous ``(N, k·C, ...)``. Per-edge coefficients of shape (k, 1) broadcast along the
-    edge axis in both. Backward instead works edge-major, ``(k, pre·post)``: there every
-    per-edge dot product is a plain dot of contiguous rows.
+    with the edge axis in front of the channel axis, and the output is a contiguous
+    ``(pre, k, post)`` whose slice ``[:, e]`` is edge ``e``'s block: for channels-last ``x``
+    that is an ``(N, H, W, k, C)`` buffer, whose free view ``(N, k·C, H, W)`` is channels-last
+    again, so a following (grouped) convolution stays NHWC; otherwise ``(N, k, C, ...)``, a
+    free view of a contiguous ``(N, k·C, ...)``. Backward works edge-major,
+    ``(k, pre·post)``: there a per-edge dot product is a plain dot of a contiguous row and a
+    sum over the edges is a matrix-vector product.
     """
 
     order: tuple[int, ...]
@@ -616,19 +616,6 @@ def _mix_edge(
         add(basis("exp"), coefficient("exp"))
 
 
-def _edge_dots(grad: Tensor, basis: Tensor) -> Tensor:
-    """Σ grad·basis per edge, as (k,): rows of ``grad`` (k, m) against ``basis``, which is
-    shared by all edges (1, m) or per edge (k, m).
-
-    A shared basis is one matrix-vector product. Per-edge rows are k plain dots: a batched
-    matmul of (1, m)·(m, 1) blocks, or a product with a reduction, is several times slower
-    on CPU for the long rows of an activation.
-    """
-    if basis.shape[0] == 1:
-        return torch.mv(grad, basis[0])
-    return torch.stack([torch.dot(g, b) for g, b in zip(grad, basis, strict=True)])
-
-
 def _backward(
     grad: Tensor,
     x: Tensor,
@@ -646,8 +633,10 @@ def _backward(
     swish's derivative), with ``n = min(x, 0)``. All but the per-edge terms are a function of
     ``x`` times an edge's coefficient, so in ``grad_x = Σ_e grad_e·σ_e'(x)`` the gradient
     enters each of them once, as the coefficient-weighted sum ``Σ_e coef_e·grad_e`` (a
-    matrix-vector product), and the rest runs at x's size; only the per-edge terms are
-    accumulated at the full (k, m) size and summed over the edges. The masks use aten's
+    matrix-vector product), and the rest runs at x's size; the per-edge terms are computed
+    edge by edge at x's size and multiplied by that edge's gradient row. One edge instead
+    builds σ'(x) and multiplies it by the gradient once, which takes fewer passes. The dot
+    products with the shared bases are one matrix-vector product each. The masks use aten's
     ``threshold_backward``/``hardtanh_backward``: single passes with exactly torch's
     conventions at the kinks (ReLU and ReLU6 have slope 0 at 0 and 6; the slopes of the
     negative side apply at ``x == 0``). The returned sums, one (k,) tensor each, are keyed by
@@ -685,12 +674,12 @@ def _backward(
     )
     neg = torch.clamp_max(x, 0, out=scratch.take(x.shape)) if needs_neg else None
     if need_w and config.has_linear:
-        sums["pos"] = _edge_dots(grad, x)
+        sums["pos"] = torch.mv(grad, x[0])
     if neg is not None and (need_prelu or (need_w and config.has_linear)):
-        sums["neg_minus_pos"] = _edge_dots(grad, neg)
+        sums["neg_minus_pos"] = torch.mv(grad, neg[0])
     if need_w and "relu6" in config.present:
         clamped = torch.clamp(x, 0, 6, out=scratch.take(x.shape))
-        sums["relu6"] = _edge_dots(grad, clamped)
+        sums["relu6"] = torch.mv(grad, clamped[0])
         scratch.give(clamped)
     if "swish" in config.present and (need_x or need_w or need_beta):
         # Edge by edge in input-sized buffers, as in forward.
@@ -746,12 +735,12 @@ def _backward(
         assert neg is not None
         em1c = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take(x.shape)).expm1_()
         if need_w:
-            sums["celu"] = _edge_dots(grad, em1c)
+            sums["celu"] = torch.mv(grad, em1c[0])
     if config.has_exp and (need_w or need_x):
         assert neg is not None
         em1 = neg.expm1_()
         if need_w:
-            sums["exp"] = _edge_dots(grad, em1)
+            sums["exp"] = torch.mv(grad, em1[0])
     if not need_x:
         return None, sums
 
@@ -782,7 +771,7 @@ def _backward(
     def weighted(column: str) -> Tensor:
         """Σ_e c[column]_e·grad_e, as (1, m)."""
         total = scratch.take(x.shape)
-        torch.mv(grad.T, c[column].view(-1), out=total[0])
+        torch.mv(grad.T, c[column], out=total[0])
         return total
 
     # Several edges: the gradient enters each shared term once, weighted over the edges.
@@ -852,7 +841,7 @@ class _MixedActivation(torch.autograd.Function):
         dtype = _compute_dtype(x.dtype)
         prelu = prelu_weight.to(dtype) if prelu_weight is not None else None
         coefficients = _coefficients(config, weights.to(dtype), prelu)
-        beta = swish_beta.to(dtype).unsqueeze(1) if swish_beta is not None else None
+        beta = swish_beta.to(dtype) if swish_beta is not None else None
         out = _forward(layout.input(x.to(dtype)), config, coefficients, beta, seed, layout.edges)
         params = [t for t in (prelu_weight, swish_beta) if t is not None]
         ctx.save_for_backward(x, weights, *params)
@@ -879,7 +868,7 @@ class _MixedActivation(torch.autograd.Function):
         with torch.no_grad():
             dtype = _compute_dtype(x.dtype)
             prelu = prelu_weight.to(dtype) if prelu_weight is not None else None
-            beta = swish_beta.to(dtype).unsqueeze(1) if swish_beta is not None else None
+            beta = swish_beta.to(dtype) if swish_beta is not None else None
             grad_x, sums = _backward(
                 layout.edge_major(grad.to(dtype)),
                 layout.flat_input(x.to(dtype)),
@@ -901,7 +890,7 @@ class _MixedActivation(torch.autograd.Function):
                 w_prelu = weights[:, config.names.index("prelu")].to(dtype)
                 grads[2] = (sums["neg_minus_pos"] * w_prelu).to(prelu_weight.dtype)
             if swish_beta is not None and need_beta:
-                grads[3] = (sums["beta"] * c["swish"].squeeze(1)).to(swish_beta.dtype)
+                grads[3] = (sums["beta"] * c["swish"]).to(swish_beta.dtype)
         if torch.is_grad_enabled():  # create_graph=True: guard against double backward
             present = [g for g in grads if g is not None]
             anchors = [x, weights, *(t for t in (prelu_weight, swish_beta) if t is not None)]
