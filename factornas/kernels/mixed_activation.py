@@ -546,17 +546,16 @@ def _forward(
                     shared[name] = torch.expm1(neg, out=scratch.take(x.shape))
         return shared[name]
 
+    mix = out if edges == 1 else scratch.take(x.shape)
     for edge in range(edges):
-        mix = out if edges == 1 else scratch.take(x.shape)
         edge_seed = None if seed is None else seed + edge
-        _mix_edge(mix, x, neg, basis, config, c, edge, beta, edge_seed, scratch)
-        if mix is not out:
-            out[:, edge : edge + 1].copy_(mix)
-            scratch.give(mix)
+        block = out[:, edge : edge + 1] if edges > 1 else out
+        _mix_edge(block, mix, x, neg, basis, config, c, edge, beta, edge_seed, scratch)
     return out
 
 
 def _mix_edge(
+    block: Tensor,
     mix: Tensor,
     x: Tensor,
     neg: Tensor | None,
@@ -568,8 +567,9 @@ def _mix_edge(
     seed: int | None,
     scratch: _Scratch,
 ) -> None:
-    """Edge ``edge``'s σ(x) into ``mix`` (x's size), its RReLU noise :func:`rrelu_levels` for
-    ``seed``.
+    """Edge ``edge``'s σ(x) into its output ``block``, built in the x-sized buffer ``mix``
+    (which may be the block itself), with the RReLU noise :func:`rrelu_levels` for ``seed``.
+    The last term's op writes the block, so a strided block is written once and never read.
 
     Tensor coefficients cannot ride along in ``addcmul_(value=…)`` as Python scalars did, so
     swish and the noise are folded into slopes, ``x·(pos + swish·s)`` and ``(neg - pos +
@@ -577,16 +577,29 @@ def _mix_edge(
     (``addcmul(pos, s, swish)``) falls off torch's vectorized CPU loop and costs several
     passes.
     """
-    started = False
+    terms = sum(
+        (
+            "swish" in config.present or config.has_linear,  # x·(pos + swish·s), or pos·x
+            config.has_linear,  # the slope on x <= 0
+            "relu6" in config.present,
+            config.has_celu_exp,
+            config.has_exp,
+        )
+    )
+    written = 0
+
+    def target() -> Tensor:
+        """Where the next term's op writes: the block for the last term, else mix."""
+        nonlocal written
+        written += 1
+        return block if written == terms else mix
 
     def add(term: Tensor, coefficient: Tensor) -> None:
         """mix += coefficient·term (the first term sets mix)."""
-        nonlocal started
-        if started:
-            mix.addcmul_(term, coefficient)
+        if written:
+            torch.addcmul(mix, term, coefficient, out=target())
         else:
-            torch.mul(term, coefficient, out=mix)
-            started = True
+            torch.mul(term, coefficient, out=target())
 
     def coefficient(column: str) -> Tensor:
         return c[column][edge]
@@ -594,8 +607,7 @@ def _mix_edge(
     if "swish" in config.present:
         assert beta is not None
         torch.mul(x, beta[edge], out=mix).sigmoid_()
-        mix.mul_(coefficient("swish")).add_(coefficient("pos")).mul_(x)
-        started = True
+        torch.mul(mix.mul_(coefficient("swish")).add_(coefficient("pos")), x, out=target())
     elif config.has_linear:
         add(x, coefficient("pos"))
     if config.has_linear:
