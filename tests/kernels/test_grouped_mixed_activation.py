@@ -286,7 +286,7 @@ def test_rrelu_seed_comes_from_the_generator_and_backward_reuses_it() -> None:
 
 # --- no host read-backs -------------------------------------------------------------------
 
-_READS = ("item", "tolist", "__float__", "__int__", "__bool__")
+_READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
 
 
 @pytest.fixture
