@@ -4,6 +4,7 @@ from factornas.kernels.mixed_activation import (
     ACTIVATION_NAMES,
     draw_rrelu_seed,
     fused_mixed_activation,
+    grouped_mixed_activation,
     naive_mixed_activation,
     rrelu_slopes,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "ACTIVATION_NAMES",
     "draw_rrelu_seed",
     "fused_mixed_activation",
+    "grouped_mixed_activation",
     "naive_mixed_activation",
     "rrelu_slopes",
 ]
