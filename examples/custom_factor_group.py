@@ -5,12 +5,12 @@ supernet then mixes the gate's candidates after each convolution with their own 
 weights, the search optimizes those weights as one more level, and the genotype records the
 chosen gate on every convolution edge. See docs/custom-factors.md.
 
-    python examples/custom_factor_group.py [RUN_DIR]     # then: factornas show RUN_DIR
+    python examples/custom_factor_group.py [RUN_DIR] [--overwrite]   # then: factornas show RUN_DIR
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import torch
 from torch import nn
@@ -27,6 +27,7 @@ from factornas import (
 )
 from factornas.search.config import DataConfig, SearchConfig
 from factornas.search.loop import run_search
+from factornas.space.genotype import node_name
 
 
 # -- 1. the candidates: plain modules built from the channel count ---------------------------
@@ -81,7 +82,7 @@ SPACE = SearchSpace(
 )
 
 
-def main(run_dir: str) -> None:
+def main(run_dir: str, overwrite: bool = False) -> None:
     """A short search on synthetic images, then the gate chosen on every convolution edge."""
     print(
         f"{SPACE.name}: {space_size(SPACE):.3e} architectures, "
@@ -99,14 +100,20 @@ def main(run_dir: str) -> None:
         schedule="joint",
         eval_batches=1,
     )
-    result = run_search(config, run_dir, overwrite=True, show_progress=False)
+    result = run_search(config, run_dir, overwrite=overwrite, show_progress=False)
     for cell_type in ("normal", "reduce"):
         for target, edge in result.genotype.cell(cell_type).edges():
             gate = edge.factors.get("attention", "—")
-            # Nodes 0 and 1 are the cell's inputs, 2… its intermediate nodes (DARTS numbering).
-            print(f"{cell_type:6} {edge.source} → {target}  {edge.op:13} attention: {gate}")
+            edge_name = f"{node_name(edge.source)} → {node_name(target)}"
+            print(f"{cell_type:6} {edge_name:12} {edge.op:13} attention: {gate}")
     print(f"genotype written to {result.run_dir / 'genotype.json'}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/custom_factor_group")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "run_dir", nargs="?", default="runs/custom_factor_group", help="run directory (resumes)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace a finished run there")
+    args = parser.parse_args()
+    main(args.run_dir, args.overwrite)

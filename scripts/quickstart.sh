@@ -5,7 +5,8 @@
 #
 #   scripts/quickstart.sh [RUN_DIR]          (default RUN_DIR: runs/quickstart)
 #
-# Re-running resumes the search in RUN_DIR; a finished run is reported, not overwritten.
+# Re-running resumes the search in RUN_DIR; a finished run's genotype is printed again, nothing
+# is overwritten.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run_dir="${1:-runs/quickstart}"
@@ -21,6 +22,13 @@ if ! python -c "import torch, factornas" 2>/dev/null; then
     python -m pip install --quiet --upgrade pip
     python -m pip install --quiet torch==2.13.0
     python -m pip install --quiet -e .
+fi
+
+if [ -f "$run_dir/summary.json" ]; then
+    # Finished before: report what it found rather than refuse (factornas search would, to
+    # protect the run; --overwrite starts it over).
+    echo "$run_dir holds a finished search; its genotype ($run_dir/genotype.json):"
+    exec factornas show "$run_dir" --no-figures
 fi
 
 if [ ! -d "$data" ]; then

@@ -116,6 +116,11 @@ def build_arms(space_name: str, baselines: tuple[str, ...]) -> list[Arm]:
         raise FactorNASError(
             f"space {space_name!r} is already flat: compare the factorized space it twins"
         )
+    if not _searched_factors(space):
+        raise FactorNASError(
+            f"space {space_name!r} is not factorized (it searches the op alone), so it has no "
+            "flat twin or fixed-factor baseline to compare with: use e.g. --space adarts"
+        )
     arms = [
         Arm(
             space_name,

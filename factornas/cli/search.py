@@ -12,13 +12,21 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from factornas.cli import configfile, loggers
+from factornas.cli.formatting import DefaultsFormatter
 from factornas.errors import FactorNASError
 from factornas.presets.search import SEARCH_PRESETS
 from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
+from factornas.space.genotype import node_name
+
+PRESET_DEFAULT = "default: the preset's"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("search", help="search an architecture")
+    parser = subparsers.add_parser(
+        "search",
+        help="search an architecture",
+        formatter_class=DefaultsFormatter,
+    )
     parser.add_argument(
         "--preset", help=f"one of: {', '.join(SEARCH_PRESETS)} (required without --config)"
     )
@@ -27,32 +35,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
         help="default: the preset's or config file's (cifar10 unless they say otherwise)",
     )
-    parser.add_argument("--data", type=Path, help="dataset directory (downloaded if missing)")
-    parser.add_argument("--out", type=Path, help="run directory (resumes); required to run")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int, help="global batch size")
-    parser.add_argument("--channels", type=int, help="initial channels")
-    parser.add_argument("--layers", type=int, help="search cells")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--subset", type=int, help="use only N training images")
-    parser.add_argument("--schedule", choices=["sequential", "joint"])
-    parser.add_argument("--order", choices=["first", "second"])
-    parser.add_argument("--warmup", type=int, help="epochs before architecture levels step")
-    parser.add_argument("--eval-batches", type=int, help="validation batches scored per epoch")
-    parser.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="dataset directory (default: $FACTORNAS_DATA or ./data; downloaded if missing)",
+    )
+    parser.add_argument("--out", type=Path, help="run directory (rerun to resume); required to run")
+    preset_flags: list[tuple[str, type, str]] = [
+        ("--epochs", int, "search epochs"),
+        ("--batch-size", int, "global batch size"),
+        ("--channels", int, "initial channels"),
+        ("--layers", int, "search cells"),
+        ("--seed", int, "random seed (data split, weights, augmentation)"),
+        ("--subset", int, "use only N training images (default: all)"),
+        ("--lr", float, "peak learning rate of the network weights"),
+        ("--arch-lr", float, "learning rate of every architecture level"),
+        ("--warmup", int, "epochs before the architecture levels step (fewer than --epochs)"),
+        ("--eval-batches", int, "validation batches scored per epoch (default: all)"),
+        ("--checkpoint-every", int, "also checkpoint every N steps (default: once per epoch)"),
+    ]
+    for flag, kind, text in preset_flags:
+        suffix = "" if "default:" in text else f" ({PRESET_DEFAULT})"
+        parser.add_argument(flag, type=kind, help=text + suffix)
+    parser.add_argument(
+        "--schedule",
+        choices=["sequential", "joint"],
+        help="architecture levels step one after another (the paper) or from one validation "
+        f"pass ({PRESET_DEFAULT})",
+    )
+    parser.add_argument(
+        "--order",
+        choices=["first", "second"],
+        help=f"first- or second-order (unrolled) architecture gradient ({PRESET_DEFAULT})",
+    )
     parser.add_argument(
         "--fix",
         action="append",
         default=[],
         metavar="GROUP=CANDIDATE",
-        help="freeze a group to one candidate on every edge (e.g. activation=selu)",
+        help="freeze a group to one candidate on every edge, e.g. activation=selu (repeatable; "
+        "default: every group searched)",
     )
     parser.add_argument(
         "--fix-from",
         action="append",
         default=[],
         metavar="RUN_DIR:GROUP",
-        help="freeze a group to a finished search's weights (the paper's Config-A)",
+        help="freeze a group to a finished search's weights, the paper's Config-A (repeatable; "
+        "default: none)",
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
@@ -100,6 +130,9 @@ def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConf
         "checkpoint_every": args.checkpoint_every,
     }
     changes: dict[str, Any] = {k: v for k, v in updates.items() if v is not None}
+    for field, lr in (("weights_optimizer", args.lr), ("arch_optimizer", args.arch_lr)):
+        if lr is not None:
+            changes[field] = {**getattr(base, field).model_dump(), "lr": lr}
     changes["data"] = data
     frozen = _frozen_levels(args)
     if frozen:
@@ -109,8 +142,9 @@ def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConf
         return base.replace(**changes)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise FactorNASError(f"invalid search config at {where}: {first['msg']}") from None
+        where = " at " + ".".join(str(p) for p in first["loc"]) if first["loc"] else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise FactorNASError(f"invalid search config{where}: {message}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,10 +173,15 @@ def run(args: argparse.Namespace) -> int:
     console.print(result.genotype.to_darts_string(), soft_wrap=True)
     for cell_type in ("normal", "reduce"):
         for target, edge in result.genotype.cell(cell_type).edges():
-            console.print(f"  {cell_type:6s} node {target} ← {edge.source}: {edge.label()}")
+            console.print(
+                f"  {cell_type:6s} {node_name(edge.source)} → {node_name(target)}: {edge.label()}",
+                soft_wrap=True,
+                highlight=False,
+            )
     if config.require_skip_connect and not result.has_skip_connect:
         console.print(
             "[yellow]warning: the normal cell has no skip_connect; the paper discards such "
-            "searches (§4.2)[/yellow]"
+            "searches (§4.2)[/yellow]",
+            soft_wrap=True,
         )
     return 0

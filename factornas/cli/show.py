@@ -16,7 +16,7 @@ from rich.table import Table
 from factornas.errors import GenotypeError
 from factornas.runtime.metrics import read_metrics
 from factornas.runtime.rundir import CONFIG, METRICS
-from factornas.space.genotype import Genotype
+from factornas.space.genotype import Genotype, node_name
 
 GENOTYPE = "genotype.json"
 
@@ -49,11 +49,6 @@ def load_genotype(path: Path) -> Genotype:
         f"{path} has no {GENOTYPE} and no genotype in {METRICS}: give a run directory of a "
         "search, or a genotype file"
     )
-
-
-def node_name(node: int) -> str:
-    """Node names shared with the cell diagrams: inputs c_{k-2}, c_{k-1}, then 0, 1, …"""
-    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(node - 2))
 
 
 def genotype_tables(genotype: Genotype) -> list[Table]:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from factornas.cli import configfile, loggers
+from factornas.cli.formatting import DefaultsFormatter
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.data import build_retrain_data
@@ -22,7 +23,9 @@ from factornas.runtime.device import pick_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="retrain a genotype from scratch")
+    parser = subparsers.add_parser(
+        "train", help="retrain a genotype from scratch", formatter_class=DefaultsFormatter
+    )
     parser.add_argument(
         "--genotype",
         required=True,
@@ -33,25 +36,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
         help="default: the recipe's or config file's (cifar10 unless they say otherwise)",
     )
-    parser.add_argument("--out", type=Path, help="run directory (resumes); required to run")
+    parser.add_argument("--out", type=Path, help="run directory (rerun to resume); required to run")
     parser.add_argument(
         "--recipe",
         choices=list(RETRAIN_RECIPES),
         help="paper recipe (default: imagenet for --dataset imagenet, else cifar10)",
     )
-    parser.add_argument("--network", choices=["cifar", "imagenet"], help="override the recipe's")
-    parser.add_argument("--data", type=Path, help="dataset directory (downloaded if missing)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--channels", type=int, help="initial channels")
-    parser.add_argument("--layers", type=int, help="cells")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--subset", type=int, help="train on only N images")
-    parser.add_argument("--test-subset", type=int, help="evaluate on only N images")
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--drop-path", type=float, help="final drop-path probability")
     parser.add_argument(
-        "--activation", help="retrain with this activation on every edge (e.g. relu, selu)"
+        "--network", choices=["cifar", "imagenet"], help="network shape (default: the recipe's)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="dataset directory (default: $FACTORNAS_DATA or ./data; downloaded if missing)",
+    )
+    recipe_flags: list[tuple[str, type, str]] = [
+        ("--epochs", int, "training epochs"),
+        ("--batch-size", int, "batch size"),
+        ("--channels", int, "initial channels"),
+        ("--layers", int, "cells"),
+        ("--seed", int, "random seed"),
+        ("--lr", float, "peak learning rate"),
+        ("--drop-path", float, "final drop-path probability"),
+    ]
+    for flag, kind, text in recipe_flags:
+        parser.add_argument(flag, type=kind, help=f"{text} (default: the recipe's)")
+    parser.add_argument("--subset", type=int, help="train on only N images (default: all)")
+    parser.add_argument("--test-subset", type=int, help="evaluate on only N images (default: all)")
+    parser.add_argument(
+        "--activation",
+        help="retrain with this activation on every edge, e.g. relu (default: the genotype's)",
     )
     parser.add_argument(
         "--inner-group",
@@ -137,10 +151,12 @@ def run(args: argparse.Namespace) -> int:
     if result.resumed_from_epoch:
         console.print(f"resumed after epoch {result.resumed_from_epoch}")
     last = result.last
+    epochs = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
     console.print(
-        f"{source.origin}: {result.params:,} params; after {config.epochs} epochs test top-1 "
+        f"{source.origin}: {result.params:,} params; after {epochs} test top-1 "
         f"{last['test_top1']:.2f}%, top-5 {last['test_top5']:.2f}% "
-        f"(best top-1 {result.best_test_top1:.2f}%)"
+        f"(best top-1 {result.best_test_top1:.2f}%)",
+        soft_wrap=True,
     )
-    console.print(f"run written to {result.run_dir}")
+    console.print(f"run written to {result.run_dir}", soft_wrap=True)
     return 0

@@ -1,7 +1,8 @@
 """Fashion-MNIST from the standard idx files, plain or gzipped.
 
-Files are looked for in ``root`` (and ``root/fashion-mnist``), then where Debian's
-``dataset-fashion-mnist`` package installs them, and only then downloaded. Published MD5s
+Files are looked for in ``root`` (and ``root/fashion-mnist``), then downloaded into it. Without a
+``root``, Debian's ``dataset-fashion-mnist`` copy is used before anything is downloaded; a
+``root`` the user names is never silently swapped for that copy. Published MD5s
 are checked on downloads only: Debian recompresses the ``.gz`` files, so their checksums
 differ from Zalando's although the contents are identical.
 """
@@ -56,7 +57,8 @@ def locate_fashion_mnist(
     base = default_data_root() if root is None else Path(root)
     dest = base / "fashion-mnist" if root is None else base
     names = FILES[train]
-    for folder in (base, base / "fashion-mnist", DEBIAN_DIR):
+    folders = (base, base / "fashion-mnist") + ((DEBIAN_DIR,) if root is None else ())
+    for folder in folders:
         found = [_find(folder, name) for name in names]
         if found[0] is not None and found[1] is not None:
             return found[0], found[1]
@@ -66,7 +68,8 @@ def locate_fashion_mnist(
     )
     if not download:
         raise DataError(
-            f"Fashion-MNIST not found in {base} or {DEBIAN_DIR}: pass download=True or {hint}"
+            f"Fashion-MNIST not found in {' or '.join(map(str, folders))}: pass download=True "
+            f"or {hint}"
         )
     images, labels = (
         download_file(f"{base_url}{name}.gz", dest / f"{name}.gz", MD5[name], manual_hint=hint)

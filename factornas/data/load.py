@@ -30,6 +30,10 @@ def load_image_arrays(
     ``root`` and ``download`` apply to the real datasets; ``synthetic_*`` and ``seed`` to the
     synthetic one, whose train and test splits share class templates.
     """
+    if root is not None and name != "synthetic" and Path(root).exists() and not Path(root).is_dir():
+        raise DataError(
+            f"--data {root} is a file: give the directory that holds (or will hold) {name}"
+        )
     if name == "cifar10":
         return load_cifar10(root, train, download)
     if name == "fashion-mnist":

@@ -138,8 +138,10 @@ class ImageNetRetrainData:
 
 def _take(files: FileList, n: int | None, seed: int) -> FileList:
     """A seeded sample of ``n`` images (all of them for ``None``), in folder order."""
-    if n is None or n >= len(files):
+    if n is None or n == len(files):
         return files
+    if n > len(files):
+        raise DataError(f"cannot take {n} images from {files.root}, which has {len(files)}")
     keep = torch.randperm(len(files), generator=generator("retrain-subset", seed))[:n]
     return FileList(files.root, files.classes, tuple(files.files[i] for i in sorted(keep.tolist())))
 
@@ -167,8 +169,18 @@ def build_retrain_data(
         return ImageNetRetrainData(config, device, workers)
     train = _arrays(data, True, config.seed)
     test = _arrays(data, False, config.seed)
+    for flag, n, arrays in (
+        ("--subset", data.subset, train),
+        ("--test-subset", data.test_subset, test),
+    ):
+        if n is not None and n > len(arrays):
+            split = "training" if arrays is train else "test"
+            raise DataError(
+                f"{flag} {n} exceeds the {len(arrays)} {split} images of {data.dataset}: give "
+                f"at most {len(arrays)}"
+            )
     if data.subset is not None:
-        train = train.subset(min(data.subset, len(train)), seed=config.seed)
+        train = train.subset(data.subset, seed=config.seed)
     if data.test_subset is not None:
-        test = test.subset(min(data.test_subset, len(test)), seed=config.seed)
+        test = test.subset(data.test_subset, seed=config.seed)
     return ArrayRetrainData(train, test, config, device)

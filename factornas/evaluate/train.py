@@ -198,6 +198,24 @@ def retrain(
         {"config": config.model_dump(mode="json"), "genotype": genotype.model_dump(mode="json")},
         overwrite=overwrite,
     )
+    try:
+        return _retrain_in(run, genotype, config, data, device, progress, on_epoch)
+    except BaseException:
+        run.abandon()  # a run that fails before its first checkpoint leaves nothing behind
+        raise
+    finally:
+        run.release()
+
+
+def _retrain_in(
+    run: RunDir,
+    genotype: Genotype,
+    config: RetrainConfig,
+    data: RetrainData,
+    device: torch.device,
+    progress: bool,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> RetrainResult:
     seed_everything(config.seed)
     model = build_network(genotype, config.network).to(device)
     optimizer = torch.optim.SGD(

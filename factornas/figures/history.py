@@ -19,6 +19,7 @@ from typing import Any
 from factornas.errors import FactorNASError
 from factornas.factors.registry import registry
 from factornas.figures.backend import require_matplotlib, save
+from factornas.runtime.metrics import read_metrics
 from factornas.space.config import SearchSpace, Topology
 
 #: Candidate names per cell type and group.
@@ -80,18 +81,13 @@ def _shape(value: Sequence[Sequence[float]]) -> tuple[int, int]:
 
 
 def read_history(path: str | Path) -> ArchHistory:
-    """The history of a ``metrics.jsonl`` file (a torn last line, mid-write, is ignored)."""
+    """The history of a ``metrics.jsonl`` file (a torn last line, mid-write, is ignored; a
+    damaged line elsewhere is an error naming it)."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        records = read_metrics(path)
     except OSError as error:
         raise FactorNASError(f"cannot read metrics file {path}: {error.strerror}") from None
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
     return history_from_records(records)
 
 

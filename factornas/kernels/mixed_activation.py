@@ -1,4 +1,4 @@
-"""Fused mixed activation σ(x) = Σ_a w_a · a(x) of an A-DARTS edge.
+"""Fused mixed activation σ(x) = Σ_a w_a · a(x) of an A-DARTS edge, alone or for a group of edges.
 
 Every cell edge of the A-DARTS search space mixes up to nine activations once and feeds the
 result to all of its convolutions. Done eagerly (nine module calls plus a weighted sum) that
@@ -13,6 +13,19 @@ a handful of element-wise passes and saves only the input:
   nine weight gradients from a few dot products of the output gradient with shared basis
   tensors.
 
+The edges that leave one cell node all read the same input, so :func:`grouped_mixed_activation`
+mixes k of them in one call: the basis tensors that depend on ``x`` alone (``min(x, 0)``, its
+``expm1``, ``clamp(x, 0, 6)``) are computed once for all edges, only the weighted sums (and
+swish and RReLU's noise, which differ per edge) are per edge, and backward takes the output
+gradient through a few matrix-vector products instead of k sets of passes.
+:func:`fused_mixed_activation` is the same machinery with k = 1.
+
+Nothing is read back to the host: the weights and the PReLU/Swish parameters become a small
+device tensor of per-edge coefficients (one matrix product) that the element-wise passes take
+as tensor operands, and the weight gradients are dot products combined by another small matrix
+product. On an accelerator a search step therefore never waits for the device here; the one
+host read left, :func:`draw_rrelu_seed`, reads a CPU generator.
+
 RReLU's training-mode slopes come from a private generator seeded with one integer drawn from
 the caller's generator; backward re-seeds an identical generator and regenerates the very same
 slopes, so no noise tensor is stored (see :func:`draw_rrelu_seed` and :func:`rrelu_levels`).
@@ -21,7 +34,8 @@ slopes, so no noise tensor is stored (see :func:`draw_rrelu_seed` and :func:`rre
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +86,35 @@ def _checked_names(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _parse_names(names: Sequence[str], x: Tensor) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The checks on ``names`` and ``x`` that every entry point shares."""
+    if isinstance(names, str):
+        raise TypeError(f"names must be a sequence of activation names, e.g. ({names!r},)")
+    ordered = tuple(names)
+    present = _checked_names(ordered)
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    return ordered, present
+
+
+def _check_parameters(
+    present: frozenset[str],
+    prelu_weight: Tensor | None,
+    swish_beta: Tensor | None,
+    count: int,
+    meaning: str,
+) -> None:
+    """PReLU's slope and Swish's ``b`` must be given, ``count`` values each, iff mixed in."""
+    for name, param in (("prelu", prelu_weight), ("swish", swish_beta)):
+        if name not in present:
+            continue
+        arg = "prelu_weight" if name == "prelu" else "swish_beta"
+        if param is None:
+            raise ValueError(f"names include {name!r}, so {arg} must be given")
+        if param.numel() != count:
+            raise ValueError(f"{arg} must hold {meaning}, got shape {tuple(param.shape)}")
+
+
 def _validate(
     x: Tensor,
     weights: Tensor,
@@ -84,28 +127,37 @@ def _validate(
     Both implementations run the same checks so that tests can use the naive one as an oracle
     for error behaviour too.
     """
-    if isinstance(names, str):
-        raise TypeError(f"names must be a sequence of activation names, e.g. ({names!r},)")
-    ordered = tuple(names)
-    present = _checked_names(ordered)
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    ordered, present = _parse_names(names, x)
     if weights.dim() != 1 or weights.shape[0] != len(ordered):
         raise ValueError(
             f"weights must be a 1-D tensor with one entry per name ({len(ordered)}), "
             f"got shape {tuple(weights.shape)}"
         )
-    for name, param in (("prelu", prelu_weight), ("swish", swish_beta)):
-        if name not in present:
-            continue
-        arg = "prelu_weight" if name == "prelu" else "swish_beta"
-        if param is None:
-            raise ValueError(f"names include {name!r}, so {arg} must be given")
-        if param.numel() != 1:
-            raise ValueError(
-                f"{arg} must hold exactly one value (one shared parameter), "
-                f"got shape {tuple(param.shape)}"
-            )
+    _check_parameters(
+        present, prelu_weight, swish_beta, 1, "exactly one value (one shared parameter)"
+    )
+    return ordered, present
+
+
+def _validate_grouped(
+    x: Tensor,
+    weights: Tensor,
+    names: Sequence[str],
+    prelu_weight: Tensor | None,
+    swish_beta: Tensor | None,
+) -> tuple[tuple[str, ...], frozenset[str]]:
+    """:func:`_validate` for :func:`grouped_mixed_activation`: one row of weights, one PReLU
+    slope and one Swish ``b`` per edge, and an input with a channel axis to group along."""
+    ordered, present = _parse_names(names, x)
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (N, C, ...), got shape {tuple(x.shape)}")
+    if weights.dim() != 2 or weights.shape[1] != len(ordered) or weights.shape[0] == 0:
+        raise ValueError(
+            f"weights must be a 2-D tensor (edges, names) with one column per name "
+            f"({len(ordered)}) and at least one edge, got shape {tuple(weights.shape)}"
+        )
+    edges = weights.shape[0]
+    _check_parameters(present, prelu_weight, swish_beta, edges, f"one value per edge ({edges})")
     return ordered, present
 
 
@@ -140,6 +192,19 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+def _draw_levels(count: int, seed: int, device: torch.device) -> Tensor:
+    """``count`` levels as ``int16``, from a fresh generator seeded with ``seed``.
+
+    This is the only place RReLU noise comes from, so forward, backward and
+    :func:`rrelu_levels` agree bit for bit. ``RRELU_BITS`` is int16's width: each ``int64``
+    drawn over the full 64-bit range is viewed as four levels.
+    """
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    bits = torch.empty(-(-count // 4), dtype=torch.int64, device=device)
+    return bits.random_(-(2**63), None, generator=generator).view(torch.int16)[:count]
+
+
 def rrelu_levels(like: Tensor, seed: int) -> Tensor:
     """Integers ``k ~ U{-2**15, …, 2**15 - 1}``, one per element of ``like``, as floating point.
 
@@ -154,12 +219,8 @@ def rrelu_levels(like: Tensor, seed: int) -> Tensor:
     more. The k-th level goes to the k-th element *in memory order* (channels-last or
     contiguous), so the levels come out in ``like``'s layout without a transposing copy.
     """
-    generator = torch.Generator(device=like.device)
-    generator.manual_seed(seed)
     count = like.numel()
-    # RRELU_BITS is int16's width: each int64 is viewed as four levels.
-    bits = torch.empty(-(-count // 4), dtype=torch.int64, device=like.device)
-    levels = bits.random_(-(2**63), None, generator=generator).view(torch.int16)[:count]
+    levels = _draw_levels(count, seed, like.device)
     order = _memory_order(like)
     physical = [like.shape[d] for d in order]
     inverse = [order.index(d) for d in range(like.dim())]
@@ -231,298 +292,518 @@ class _Config:
     def has_celu_exp(self) -> bool:
         return "celu" in self.present and not self.celu_shares_exp
 
+    @property
+    def forward_columns(self) -> tuple[str, ...]:
+        """The coefficient columns that the forward formula uses for this configuration, in
+        :data:`_FORWARD_COLUMNS` order; backward needs one dot product for each of them."""
+        used = {
+            "pos": self.has_linear,
+            "neg_minus_pos": self.has_linear,
+            "noise": self.random_rrelu,
+            "relu6": "relu6" in self.present,
+            "swish": "swish" in self.present,
+            "celu": self.has_celu_exp,
+            "exp": self.has_exp,
+        }
+        return tuple(column for column in _FORWARD_COLUMNS if used[column])
+
+
+#: The coefficients that σ(x) is written in, one value per edge each. With ``n = min(x, 0)``,
+#: ``L`` the RReLU levels of :func:`rrelu_levels` (training mode only) and ``s = sigmoid(b·x)``:
+#:
+#: ``σ(x) = pos·x + neg_minus_pos·n + noise·L·n + relu6·clamp(x, 0, 6) + swish·x·s
+#: + celu·expm1(n / celu_alpha) + exp·expm1(n)``
+#:
+#: ``pos``/``neg`` are the slopes of the piecewise-linear part for ``x > 0`` / ``x <= 0`` (the
+#: constant part of RReLU's random slope, its mean, is folded into ``neg`` in both modes). The
+#: form ``pos·x + (neg - pos)·n`` needs no separate ``max(x, 0)`` pass; its rounding error is
+#: that of ``pos·x``, a few ulp of the largest term.
+_FORWARD_COLUMNS = ("pos", "neg_minus_pos", "noise", "relu6", "swish", "celu", "exp")
+
+#: Backward's extra coefficients: ``base`` is the constant part of σ's slope on ``x <= 0``
+#: (``neg`` plus the ``exp`` terms' ``+1`` from ``d expm1(n)/dx = expm1(n) + 1``),
+#: ``pos_minus_base`` the jump at 0, and ``celu_slope`` CELU's weight, the coefficient of its
+#: derivative ``expm1(n / celu_alpha) + 1``.
+_COLUMNS = (*_FORWARD_COLUMNS, "base", "pos_minus_base", "celu_slope")
+
+
+def _unit_columns(name: str, config: _Config) -> list[float]:
+    """The coefficients (in :data:`_COLUMNS` order) of one unit of ``name``'s weight.
+
+    ``"prelu"`` here is only its positive side; its slope enters through the product
+    ``prelu_weight · w_prelu`` (see :func:`_prelu_columns`).
+    """
+    pos = neg = exp = celu = celu_slope = relu6 = noise = swish = 0.0
+    if name in _LINEAR_FOR_POSITIVE:
+        pos = SELU_SCALE if name == "selu" else 1.0
+    if name == "leaky_relu":
+        neg = config.leaky_slope
+    elif name == "rrelu":
+        neg = config.rrelu_mean
+        noise = config.rrelu_step if config.training else 0.0
+    elif name == "elu":
+        exp = config.elu_alpha
+    elif name == "selu":
+        exp = SELU_SCALE * SELU_ALPHA
+    elif name == "celu" and config.celu_shares_exp:
+        exp = config.celu_alpha
+    elif name == "celu":
+        celu, celu_slope = config.celu_alpha, 1.0
+    elif name == "relu6":
+        relu6 = 1.0
+    elif name == "swish":
+        swish = 1.0
+    base = neg + exp + celu_slope
+    return [pos, neg - pos, noise, relu6, swish, celu, exp, base, pos - base, celu_slope]
+
+
+def _prelu_columns() -> list[float]:
+    """The coefficients of one unit of ``prelu_weight · w_prelu``: a slope for ``x <= 0``."""
+    columns = dict.fromkeys(_COLUMNS, 0.0)
+    columns.update(neg_minus_pos=1.0, base=1.0, pos_minus_base=-1.0)
+    return list(columns.values())
+
 
 @dataclass(frozen=True)
-class _Coefficients:
-    """The mixture rewritten in shared terms; σ(x) equals
+class _Basis:
+    """The constant matrices between the mixing weights and the coefficients of one config.
 
-    ``pos·max(x,0) + neg·min(x,0) + exp·expm1(min(x,0)) + celu·expm1(min(x,0)/celu_alpha)
-    + relu6·clamp(x,0,6) + rrelu_noise·k·min(x,0) + swish·x·sigmoid(beta·x)``
-
-    with ``k`` the RReLU levels of :func:`rrelu_levels` (training mode only; the constant
-    part of the random slope, RReLU's mean slope, is folded into ``neg`` in both modes).
-
-    All are Python floats: one read-back per call is cheaper on CPU than the dozen tiny tensor
-    ops that combining 0-dim tensors would take, and element-wise ops with Python scalars do
-    not allocate.
+    With ``W`` the (k, n) weights, extended by the column ``prelu_weight · w_prelu`` when
+    PReLU is mixed in, the coefficients are ``to_columns @ Wᵀ`` (one row per :data:`_COLUMNS`
+    entry, one column per edge). Backward runs it in reverse: with ``G`` the (k, j) gradients of
+    the loss with respect to the config's forward columns, extended by the PReLU product's
+    (``G_neg_minus_pos · prelu_weight``), ``∂L/∂W = G @ to_weights``.
     """
 
-    weight: dict[str, float]
-    prelu: float
-    beta: float
-    pos: float
-    neg: float
-    exp: float
-    celu: float
-    relu6: float
-    rrelu_noise: float
-    swish: float
+    to_columns: Tensor
+    to_weights: Tensor
+
+
+@functools.lru_cache(maxsize=128)
+def _basis(config: _Config, dtype: torch.dtype, device: torch.device) -> _Basis:
+    """Built once per configuration, dtype and device: every step reuses the same few."""
+    rows = [_unit_columns(name, config) for name in config.names]
+    if "prelu" in config.present:
+        rows.append(_prelu_columns())
+    to_columns = torch.tensor(rows, dtype=dtype, device=device).T.contiguous()
+    forward = [[row[_COLUMNS.index(c)] for row in rows[: len(config.names)]]
+               for c in config.forward_columns]  # fmt: skip
+    if "prelu" in config.present:
+        prelu = config.names.index("prelu")
+        forward.append([1.0 if i == prelu else 0.0 for i in range(len(config.names))])
+    return _Basis(to_columns, torch.tensor(forward, dtype=dtype, device=device))
+
+
+def _coefficients(
+    config: _Config, weights: Tensor, prelu_weight: Tensor | None
+) -> dict[str, Tensor]:
+    """Every edge's coefficients, one (k,) tensor per :data:`_COLUMNS` entry.
+
+    ``weights`` is (k, n) and ``prelu_weight`` (k,), both in the compute dtype. A handful of
+    tiny ops, all on the device: the point is that nothing here is read back to the host.
+    """
+    if prelu_weight is not None:
+        prelu = config.names.index("prelu")
+        product = weights[:, prelu : prelu + 1] * prelu_weight.unsqueeze(1)
+        weights = torch.cat((weights, product), dim=1)
+    to_columns = _basis(config, weights.dtype, weights.device).to_columns
+    return dict(zip(_COLUMNS, torch.mm(to_columns, weights.T).unbind(0), strict=True))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How an input and its k-edge output are laid out for the element-wise passes.
+
+    ``x`` is viewed in memory order (NHWC for a channels-last 4-D tensor) as ``(pre, 1, post)``
+    with the edge axis in front of the channel axis, and the output is a contiguous
+    ``(pre, k, post)`` whose slice ``[:, e]`` is edge ``e``'s block: for channels-last ``x``
+    that is an ``(N, H, W, k, C)`` buffer, whose free view ``(N, k·C, H, W)`` is channels-last
+    again, so a following (grouped) convolution stays NHWC; otherwise ``(N, k, C, ...)``, a
+    free view of a contiguous ``(N, k·C, ...)``. Backward works edge-major,
+    ``(k, pre·post)``: there a per-edge dot product is a plain dot of a contiguous row and a
+    sum over the edges is a matrix-vector product.
+    """
+
+    order: tuple[int, ...]
+    physical: tuple[int, ...]
+    edges: int
+    grouped: bool
 
     @staticmethod
-    def of(
-        config: _Config, weights: Tensor, prelu_weight: Tensor | None, swish_beta: Tensor | None
-    ) -> _Coefficients:
-        w = dict.fromkeys(ACTIVATION_NAMES, 0.0)
-        w.update(zip(config.names, weights.tolist(), strict=True))
-        prelu = float(prelu_weight.item()) if prelu_weight is not None else 0.0
-        beta = float(swish_beta.item()) if swish_beta is not None else 0.0
-        celu_exp = config.celu_alpha * w["celu"]
-        return _Coefficients(
-            weight=w,
-            prelu=prelu,
-            beta=beta,
-            pos=(
-                w["relu"]
-                + w["leaky_relu"]
-                + w["prelu"]
-                + w["rrelu"]
-                + w["elu"]
-                + w["celu"]
-                + SELU_SCALE * w["selu"]
-            ),
-            neg=(
-                config.leaky_slope * w["leaky_relu"]
-                + prelu * w["prelu"]
-                + config.rrelu_mean * w["rrelu"]
-            ),
-            exp=(
-                config.elu_alpha * w["elu"]
-                + SELU_SCALE * SELU_ALPHA * w["selu"]
-                + (celu_exp if config.celu_shares_exp else 0.0)
-            ),
-            celu=0.0 if config.celu_shares_exp else celu_exp,
-            relu6=w["relu6"],
-            rrelu_noise=config.rrelu_step * w["rrelu"] if config.training else 0.0,
-            swish=w["swish"],
-        )
+    def of(x: Tensor, edges: int, grouped: bool) -> _Layout:
+        order = _memory_order(x)
+        return _Layout(order, tuple(x.shape[d] for d in order), edges, grouped)
+
+    @property
+    def _split(self) -> int:
+        """Position of the edge axis among the physical dimensions: the channel axis's."""
+        return self.order.index(1) if len(self.order) >= 2 else 0
+
+    @property
+    def pre(self) -> int:
+        return math.prod(self.physical[: self._split])
+
+    @property
+    def post(self) -> int:
+        return math.prod(self.physical[self._split :])
+
+    def _to_physical(self, t: Tensor) -> Tensor:
+        return t if self.order == tuple(range(t.dim())) else t.permute(self.order)
+
+    def _to_logical(self, t: Tensor) -> Tensor:
+        if self.order == tuple(range(t.dim())):
+            return t
+        return t.permute([self.order.index(d) for d in range(t.dim())])
+
+    def input(self, x: Tensor) -> Tensor:
+        """``x`` as ``(pre, 1, post)``."""
+        return self._to_physical(x).reshape(self.pre, 1, self.post)
+
+    def output(self, out: Tensor) -> Tensor:
+        """The ``(pre, k, post)`` result as the caller's tensor: x's shape for a single edge,
+        ``(N, k·C, ...)`` for a group (a view either way)."""
+        shape = self.physical
+        if self.grouped:
+            split = self._split
+            shape = (*shape[:split], self.edges * shape[split], *shape[split + 1 :])
+        return self._to_logical(out.view(shape))
+
+    def edge_major(self, grad: Tensor) -> Tensor:
+        """The output's gradient as ``(k, pre·post)``: a copy for k > 1 (or a foreign layout),
+        a view for one edge in x's own layout."""
+        grad = self._to_physical(grad).reshape(self.pre, self.edges, self.post)
+        return grad.transpose(0, 1).reshape(self.edges, self.pre * self.post)
+
+    def flat_input(self, x: Tensor) -> Tensor:
+        """``x`` as ``(1, pre·post)``, in the element order of :meth:`edge_major` rows."""
+        return self._to_physical(x).reshape(1, -1)
+
+    def unflatten_input(self, flat: Tensor) -> Tensor:
+        """Inverse of :meth:`flat_input` (x's shape; channels-last strides for such an x)."""
+        return self._to_logical(flat.view(self.physical))
 
 
 class _Scratch:
-    """One reusable buffer of x's shape, allocated on first use.
+    """Reusable buffers, keyed by shape, so that a call allocates as few as it can.
 
-    ``get`` lends it (contents valid until the next ``get``); ``take`` hands it over for
-    good, e.g. when it becomes the gradient; ``give`` offers back a buffer that is free.
+    On CPU every fresh tensor of x's size costs about as much as two element-wise passes (page
+    faults, cache misses). ``take`` hands out a free buffer of a shape (or a new one),
+    ``give`` returns one that its user is done with. With one edge the input-sized and
+    output-sized shapes coincide, so both kinds of temporaries share the same few buffers.
     """
 
     def __init__(self, like: Tensor) -> None:
         self._like = like
-        self._buffer: Tensor | None = None
+        self._free: dict[tuple[int, ...], Tensor] = {}
 
-    def get(self) -> Tensor:
-        if self._buffer is None:
-            self._buffer = torch.empty_like(self._like)
-        return self._buffer
-
-    def take(self) -> Tensor:
-        buffer, self._buffer = self.get(), None
-        return buffer
+    def take(self, shape: Sequence[int]) -> Tensor:
+        free = self._free.pop(tuple(shape), None)
+        return free if free is not None else self._like.new_empty(tuple(shape))
 
     def give(self, buffer: Tensor) -> None:
-        if self._buffer is None:
-            self._buffer = buffer
+        self._free.setdefault(tuple(buffer.shape), buffer)
 
 
-def _leaky_form(pos_slope: float, neg_slope: float) -> bool:
-    """Whether :func:`_piecewise_linear` can use ``leaky_relu`` (and needs no ``min(x,0)``)."""
-    return pos_slope != 0.0 and abs(neg_slope) <= abs(pos_slope)
+def _forward(
+    x: Tensor,
+    config: _Config,
+    c: dict[str, Tensor],
+    beta: Tensor | None,
+    seed: int | None,
+    edges: int,
+) -> Tensor:
+    """σ(x) of every edge as ``(pre, k, post)``, from ``x`` as ``(pre, 1, post)``.
 
-
-def _piecewise_linear(x: Tensor, neg: Tensor | None, pos_slope: float, neg_slope: float) -> Tensor:
-    """``pos_slope·max(x,0) + neg_slope·min(x,0)`` in two passes, accurate to a few ulp.
-
-    ``leaky_relu`` evaluates ``max(x,0) + k·min(x,0)`` in one pass; scaling it by
-    ``pos_slope`` is accurate while ``|k| <= 1``. Otherwise ``x·pos + min(x,0)·(neg - pos)``
-    cancels at most ``|pos·x| <= |neg·x|``, so its error stays relative to the result too.
+    The bases that depend on ``x`` alone (``n = min(x, 0)``, ``clamp(x, 0, 6)``, the
+    ``expm1``s) are computed once, on first use. Each edge's mixture is then built in an
+    input-sized buffer (:func:`_mix_edge`) and written to its block of the output once: on CPU
+    that buffer stays in cache, whereas full-size multiply-adds with (k, 1) coefficients stream
+    the whole output through memory once per term and cost more than the k-fold op count
+    saves. With one edge the buffer is the output itself.
     """
-    if _leaky_form(pos_slope, neg_slope):
-        return F.leaky_relu(x, neg_slope / pos_slope).mul_(pos_slope)
-    assert neg is not None
-    return torch.mul(x, pos_slope).add_(neg, alpha=neg_slope - pos_slope)
-
-
-def _forward(x: Tensor, config: _Config, c: _Coefficients, levels: Tensor | None) -> Tensor:
-    """σ(x), accumulated in place into one output buffer with one reused scratch buffer.
-
-    On CPU every fresh tensor of x's size costs about as much as two element-wise passes
-    (page faults, cache misses), so the terms are written into ``scratch`` and added to
-    ``out`` rather than allocated one by one.
-    """
-    needs_neg = (
-        levels is not None
-        or config.has_exp
-        or config.has_celu_exp
-        or (config.has_linear and not _leaky_form(c.pos, c.neg))
-    )
-    neg = x.clamp_max(0) if needs_neg else None
-    out = _piecewise_linear(x, neg, c.pos, c.neg) if config.has_linear else torch.zeros_like(x)
+    pre, _, post = x.shape
     scratch = _Scratch(x)
-    if levels is not None:
-        assert neg is not None
-        out.addcmul_(neg, levels, value=c.rrelu_noise)
-        scratch.give(levels)
-    if "relu6" in config.present:
-        out.add_(torch.clamp(x, 0, 6, out=scratch.get()), alpha=c.relu6)
-    if "swish" in config.present:
-        sigmoid = torch.mul(x, c.beta, out=scratch.get()).sigmoid_()
-        out.addcmul_(x, sigmoid, value=c.swish)
-    if config.has_celu_exp:
-        assert neg is not None
-        scaled = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.get())
-        out.add_(scaled.expm1_(), alpha=c.celu)
-    if config.has_exp:
-        assert neg is not None
-        out.add_(neg.expm1_(), alpha=c.exp)
+    out = scratch.take((pre, edges, post))
+    neg = None
+    if config.has_linear or config.has_exp or config.has_celu_exp:
+        neg = torch.clamp_max(x, 0, out=scratch.take(x.shape))
+    shared: dict[str, Tensor] = {}
+
+    def basis(name: str) -> Tensor:
+        """A shared basis, computed on first use; with one edge, ``expm1(n)`` is computed in
+        place of ``n``, whose last use comes before it."""
+        if name not in shared:
+            if name == "relu6":
+                shared[name] = torch.clamp(x, 0, 6, out=scratch.take(x.shape))
+            else:
+                assert neg is not None
+                if name == "celu":
+                    scaled = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take(x.shape))
+                    shared[name] = scaled.expm1_()
+                elif edges == 1:
+                    shared[name] = neg.expm1_()
+                else:
+                    shared[name] = torch.expm1(neg, out=scratch.take(x.shape))
+        return shared[name]
+
+    mix = out if edges == 1 else scratch.take(x.shape)
+    for edge in range(edges):
+        edge_seed = None if seed is None else seed + edge
+        block = out[:, edge : edge + 1] if edges > 1 else out
+        _mix_edge(block, mix, x, neg, basis, config, c, edge, beta, edge_seed, scratch)
     return out
 
 
-def _dot(a: Tensor, b: Tensor) -> Tensor:
-    """Σ a·b without materialising the product.
+def _mix_edge(
+    block: Tensor,
+    mix: Tensor,
+    x: Tensor,
+    neg: Tensor | None,
+    basis: Callable[[str], Tensor],
+    config: _Config,
+    c: dict[str, Tensor],
+    edge: int,
+    beta: Tensor | None,
+    seed: int | None,
+    scratch: _Scratch,
+) -> None:
+    """Edge ``edge``'s σ(x) into its output ``block``, built in the x-sized buffer ``mix``
+    (which may be the block itself), with the RReLU noise :func:`rrelu_levels` for ``seed``.
+    The last term's op writes the block, so a strided block is written once and never read.
 
-    Both operands are flattened in the same element order: memory order when they share a
-    contiguous or channels-last layout (a free view), logical order otherwise (a copy).
+    Tensor coefficients cannot ride along in ``addcmul_(value=…)`` as Python scalars did, so
+    swish and the noise are folded into slopes, ``x·(pos + swish·s)`` and ``(neg - pos +
+    noise·L)·n``, built with ``mul_``/``add_``: an op with two broadcast coefficients
+    (``addcmul(pos, s, swish)``) falls off torch's vectorized CPU loop and costs several
+    passes.
     """
-    if a.is_contiguous() and b.is_contiguous():
-        return torch.dot(a.view(-1), b.view(-1))
-    channels_last = torch.channels_last
-    if (
-        a.dim() == 4
-        and a.is_contiguous(memory_format=channels_last)
-        and b.is_contiguous(memory_format=channels_last)
-    ):
-        return torch.dot(a.permute(0, 2, 3, 1).reshape(-1), b.permute(0, 2, 3, 1).reshape(-1))
-    return torch.dot(a.reshape(-1), b.reshape(-1))
+    terms = sum(
+        (
+            "swish" in config.present or config.has_linear,  # x·(pos + swish·s), or pos·x
+            config.has_linear,  # the slope on x <= 0
+            "relu6" in config.present,
+            config.has_celu_exp,
+            config.has_exp,
+        )
+    )
+    written = 0
+
+    def target() -> Tensor:
+        """Where the next term's op writes: the block for the last term, else mix."""
+        nonlocal written
+        written += 1
+        return block if written == terms else mix
+
+    def add(term: Tensor, coefficient: Tensor) -> None:
+        """mix += coefficient·term (the first term sets mix)."""
+        if written:
+            torch.addcmul(mix, term, coefficient, out=target())
+        else:
+            torch.mul(term, coefficient, out=target())
+
+    def coefficient(column: str) -> Tensor:
+        return c[column][edge]
+
+    if "swish" in config.present:
+        assert beta is not None
+        torch.mul(x, beta[edge], out=mix).sigmoid_()
+        torch.mul(mix.mul_(coefficient("swish")).add_(coefficient("pos")), x, out=target())
+    elif config.has_linear:
+        add(x, coefficient("pos"))
+    if config.has_linear:
+        assert neg is not None
+        if seed is None:
+            add(neg, coefficient("neg_minus_pos"))
+        else:
+            # RReLU's random part joins the constant slope: (neg - pos + noise·L)·n.
+            slope = scratch.take(x.shape)
+            slope.view(-1).copy_(_draw_levels(slope.numel(), seed, x.device))
+            add(slope.mul_(coefficient("noise")).add_(coefficient("neg_minus_pos")), neg)
+            scratch.give(slope)
+    if "relu6" in config.present:
+        add(basis("relu6"), coefficient("relu6"))
+    if config.has_celu_exp:
+        add(basis("celu"), coefficient("celu"))
+    if config.has_exp:
+        add(basis("exp"), coefficient("exp"))
 
 
 def _backward(
     grad: Tensor,
     x: Tensor,
     config: _Config,
-    c: _Coefficients,
-    levels: Tensor | None,
+    c: dict[str, Tensor],
+    beta: Tensor | None,
+    seed: int | None,
     need: tuple[bool, bool, bool, bool],
-) -> tuple[Tensor | None, list[float] | None, float, float]:
-    """Gradients for (x, weights, prelu slope, swish beta), recomputed from ``x``.
+) -> tuple[Tensor | None, dict[str, Tensor]]:
+    """The input's gradient and the per-edge dot products that the parameters' gradients are
+    made of, recomputed from ``x`` (1, m) for the edge-major ``grad`` (k, m).
 
-    ``grad_x = grad · σ'(x)`` is built as ``grad·(field + base) + (pos - base)·grad·[x>0] +
-    relu6·grad·[0<x<6]``: ``field`` holds the non-constant terms of the slope on ``x <= 0``
-    (``exp``-family and RReLU noise; they are zero for ``x > 0``) plus swish's derivative, and
-    ``base`` is the constant part of the slope on ``x <= 0``. The masked products use aten's
+    σ_e'(x) is ``base_e + (pos_e - base_e)·[x>0] + relu6_e·[0<x<6] + exp_e·expm1(n) +
+    celu_slope_e·expm1(n/celu_alpha)`` plus the per-edge terms (RReLU noise on ``x <= 0``,
+    swish's derivative), with ``n = min(x, 0)``. All but the per-edge terms are a function of
+    ``x`` times an edge's coefficient, so in ``grad_x = Σ_e grad_e·σ_e'(x)`` the gradient
+    enters each of them once, as the coefficient-weighted sum ``Σ_e coef_e·grad_e`` (a
+    matrix-vector product), and the rest runs at x's size; the per-edge terms are computed
+    edge by edge at x's size and multiplied by that edge's gradient row. One edge instead
+    builds σ'(x) and multiplies it by the gradient once, which takes fewer passes. The dot
+    products with the shared bases are one matrix-vector product each. The masks use aten's
     ``threshold_backward``/``hardtanh_backward``: single passes with exactly torch's
     conventions at the kinks (ReLU and ReLU6 have slope 0 at 0 and 6; the slopes of the
-    negative side apply at ``x == 0``). Weight gradients are dot products of ``grad`` with the
-    few basis functions that the activations share (``x``, ``min(x,0)``, ``expm1``, …),
-    combined on the host.
+    negative side apply at ``x == 0``). The returned sums, one (k,) tensor each, are keyed by
+    the coefficient column they are the gradient of, plus ``"beta"`` for Swish's
+    ``Σ grad·x²·s·(1 - s)``.
     """
     need_x, need_w, need_prelu, need_beta = need
+    size = grad.shape[1]
     scratch = _Scratch(x)
     sums: dict[str, Tensor] = {}
-    field: Tensor | None = None
+    # Σ_e grad_e·(per-edge terms of σ_e'), built edge by edge at x's size. One edge applies
+    # its gradient once at the end instead (see below), so its terms are summed bare.
+    single = grad.shape[0] == 1
+    per_edge: Tensor | None = None
 
-    def accumulate(term: Tensor, alpha: float) -> None:
-        """field += alpha·term; the first term's buffer becomes the field (so it must be one
-        that nothing else uses afterwards), later ones are offered back as scratch."""
-        nonlocal field
-        if field is None:
-            field = term.mul_(alpha)
+    def collect(term: Tensor, row: Tensor) -> Tensor | None:
+        """per_edge += term·row; returns ``term``'s buffer if it is free afterwards, None if
+        it became per_edge."""
+        nonlocal per_edge
+        if per_edge is None:
+            per_edge = term if single else term.mul_(row)
+            return None
+        if single:
+            per_edge.add_(term)
         else:
-            field.add_(term, alpha=alpha)
-            scratch.give(term)
+            per_edge.addcmul_(term, row)
+        return term
 
-    needs_neg = levels is not None or config.has_exp or config.has_celu_exp
-    needs_neg = needs_neg or need_prelu or (need_w and config.has_linear)
-    neg = x.clamp_max(0) if needs_neg else None
+    needs_neg = (
+        seed is not None
+        or config.has_exp
+        or config.has_celu_exp
+        or need_prelu
+        or (need_w and config.has_linear)
+    )
+    neg = torch.clamp_max(x, 0, out=scratch.take(x.shape)) if needs_neg else None
     if need_w and config.has_linear:
-        sums["x"] = _dot(grad, x)
+        sums["pos"] = torch.mv(grad, x[0])
     if neg is not None and (need_prelu or (need_w and config.has_linear)):
-        sums["neg"] = _dot(grad, neg)
+        sums["neg_minus_pos"] = torch.mv(grad, neg[0])
     if need_w and "relu6" in config.present:
-        sums["relu6"] = _dot(grad, torch.clamp(x, 0, 6, out=scratch.get()))
+        clamped = torch.clamp(x, 0, 6, out=scratch.take(x.shape))
+        sums["relu6"] = torch.mv(grad, clamped[0])
+        scratch.give(clamped)
     if "swish" in config.present and (need_x or need_w or need_beta):
-        s = torch.mul(x, c.beta).sigmoid_()
-        t = torch.mul(x, s, out=scratch.get())  # x·σ(bx)
+        # Edge by edge in input-sized buffers, as in forward.
+        assert beta is not None
+        s: Tensor | None = None
+        t = scratch.take(x.shape)
+        swish_dots, beta_dots = [], []
+        for edge, row in enumerate(grad):
+            s = torch.mul(x, beta[edge], out=s if s is not None else scratch.take(x.shape))
+            s.sigmoid_()
+            torch.mul(x, s, out=t)  # x·σ(bx)
+            if need_w:
+                swish_dots.append(torch.dot(row, t[0]))
+            u = t.addcmul_(t, s, value=-1.0)  # x·s·(1 - s)
+            if need_x:  # ∂/∂x x·σ(bx) = s + b·x·s·(1 - s)
+                slope = s.addcmul_(u, beta[edge]).mul_(c["swish"][edge])
+                if collect(slope, row) is None:  # s became per_edge
+                    s = None
+            if need_beta:  # ∂/∂b x·σ(bx) = x²·s·(1 - s)
+                beta_dots.append(torch.dot(row, u.mul_(x)[0]))
         if need_w:
-            sums["swish"] = _dot(grad, t)
-        u = t.addcmul_(t, s, value=-1.0)  # x·s·(1 - s)
-        if need_x:  # ∂/∂x x·σ(bx) = s + b·x·s·(1 - s)
-            accumulate(s, c.swish)
-            accumulate(u, c.swish * c.beta)
-        if need_beta:  # ∂/∂b x·σ(bx) = x²·s·(1 - s)
-            sums["beta"] = _dot(grad, u.mul_(x))
-    if levels is not None:
+            sums["swish"] = torch.stack(swish_dots)
+        if need_beta:
+            sums["beta"] = torch.stack(beta_dots)
+        for buffer in (s, t):
+            if buffer is not None:
+                scratch.give(buffer)
+    if seed is not None:
+        # Edge by edge in input-sized buffers, as in forward.
         assert neg is not None
+        levels = scratch.take(x.shape)
+        noise_dots = []
+        for edge, row in enumerate(grad):
+            levels[0].copy_(_draw_levels(size, seed + edge, x.device))
+            if need_w:
+                product = torch.mul(levels, neg, out=scratch.take(x.shape))
+                noise_dots.append(torch.dot(row, product[0]))
+                scratch.give(product)
+            if need_x:
+                # The levels apply on x <= 0 only: zero them elsewhere.
+                above = torch.ops.aten.threshold_backward.grad_input(
+                    levels, x, 0, grad_input=scratch.take(x.shape)
+                )
+                if collect(levels.sub_(above).mul_(c["noise"][edge]), row) is None:
+                    levels = above  # the levels became per_edge
+                else:
+                    scratch.give(above)
         if need_w:
-            sums["rrelu_noise"] = _dot(grad, torch.mul(levels, neg, out=scratch.get()))
-        if need_x:
-            # The levels apply on x <= 0 only: zero them elsewhere.
-            above = torch.ops.aten.threshold_backward.grad_input(
-                levels, x, 0, grad_input=scratch.get()
-            )
-            accumulate(levels.sub_(above), c.rrelu_noise)
-    if config.has_celu_exp:
+            sums["noise"] = torch.stack(noise_dots)
+        scratch.give(levels)
+    em1c = em1 = None
+    if config.has_celu_exp and (need_w or need_x):
         assert neg is not None
-        em1c = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take()).expm1_()
+        em1c = torch.mul(neg, 1.0 / config.celu_alpha, out=scratch.take(x.shape)).expm1_()
         if need_w:
-            sums["celu_exp"] = _dot(grad, em1c)
-        if need_x:
-            accumulate(em1c, c.weight["celu"])
-        else:
-            scratch.give(em1c)
-    if config.has_exp:
+            sums["celu"] = torch.mv(grad, em1c[0])
+    if config.has_exp and (need_w or need_x):
         assert neg is not None
         em1 = neg.expm1_()
         if need_w:
-            sums["exp"] = _dot(grad, em1)
-        if need_x:
-            accumulate(em1, c.exp)
+            sums["exp"] = torch.mv(grad, em1[0])
+    if not need_x:
+        return None, sums
 
-    grad_x: Tensor | None = None
-    if need_x:
-        # Constant part of the slope on x <= 0: deterministic slopes plus exp = expm1 + 1.
-        base = c.neg + c.exp + (c.weight["celu"] if config.has_celu_exp else 0.0)
-        grad_x = torch.mul(grad, base) if field is None else field.add_(base).mul_(grad)
-        if c.pos != base:
+    jumps = config.has_linear or config.has_exp or config.has_celu_exp
+    if single:
+        # σ'(x) at x's size, multiplied by the gradient once.
+        field = per_edge
+        for term, column in ((em1, "exp"), (em1c, "celu_slope")):
+            if term is not None:
+                field = term.mul_(c[column]) if field is None else field.addcmul_(term, c[column])
+        if field is None:
+            grad_x = torch.mul(grad, c["base"], out=scratch.take(x.shape))
+        else:
+            grad_x = field.add_(c["base"]).mul_(grad)
+        if jumps:
             above = torch.ops.aten.threshold_backward.grad_input(
-                grad, x, 0, grad_input=scratch.get()
+                grad, x, 0, grad_input=scratch.take(x.shape)
             )
-            grad_x.add_(above, alpha=c.pos - base)
+            grad_x.addcmul_(above, c["pos_minus_base"])
+            scratch.give(above)
         if "relu6" in config.present:
             inside = torch.ops.aten.hardtanh_backward.grad_input(
-                grad, x, 0, 6, grad_input=scratch.get()
+                grad, x, 0, 6, grad_input=scratch.take(x.shape)
             )
-            grad_x.add_(inside, alpha=c.relu6)
+            grad_x.addcmul_(inside, c["relu6"])
+        return grad_x, sums
 
-    values: dict[str, float] = {}
-    if sums:
-        values = dict(zip(sums, torch.stack(list(sums.values())).tolist(), strict=True))
-    grad_w: list[float] | None = None
-    if need_w:
-        grad_w = [_weight_grad(name, values, config, c) for name in config.names]
-    grad_prelu = c.weight["prelu"] * values["neg"] if need_prelu else 0.0
-    grad_beta = c.swish * values["beta"] if need_beta else 0.0
-    return grad_x, grad_w, grad_prelu, grad_beta
+    def weighted(column: str) -> Tensor:
+        """Σ_e c[column]_e·grad_e, as (1, m)."""
+        total = scratch.take(x.shape)
+        torch.mv(grad.T, c[column], out=total[0])
+        return total
 
-
-def _weight_grad(name: str, s: dict[str, float], config: _Config, c: _Coefficients) -> float:
-    """∂L/∂w_name = Σ grad · name(x), written in the shared basis sums ``s``."""
-    pos = s["x"] - s["neg"] if "x" in s else 0.0  # Σ grad·max(x,0)
-    if name == "relu":
-        return pos
-    if name == "relu6":
-        return s["relu6"]
-    if name == "leaky_relu":
-        return pos + config.leaky_slope * s["neg"]
-    if name == "prelu":
-        return pos + c.prelu * s["neg"]
-    if name == "rrelu":
-        noise = config.rrelu_step * s["rrelu_noise"] if config.training else 0.0
-        return pos + config.rrelu_mean * s["neg"] + noise
-    if name == "elu":
-        return pos + config.elu_alpha * s["exp"]
-    if name == "celu":
-        return pos + config.celu_alpha * s["exp" if config.celu_shares_exp else "celu_exp"]
-    if name == "selu":
-        return SELU_SCALE * (pos + SELU_ALPHA * s["exp"])
-    return s["swish"]
+    # Several edges: the gradient enters each shared term once, weighted over the edges.
+    grad_x = weighted("base")
+    if jumps:
+        jump = weighted("pos_minus_base")
+        grad_x.add_(torch.ops.aten.threshold_backward.grad_input(jump, x, 0, grad_input=jump))
+        scratch.give(jump)
+    if "relu6" in config.present:
+        inside = weighted("relu6")
+        grad_x.add_(torch.ops.aten.hardtanh_backward.grad_input(inside, x, 0, 6, grad_input=inside))
+        scratch.give(inside)
+    for term, column in ((em1, "exp"), (em1c, "celu_slope")):
+        if term is not None:
+            slope = weighted(column)
+            grad_x.addcmul_(term, slope)
+            scratch.give(slope)
+    if per_edge is not None:
+        grad_x.add_(per_edge)
+    return grad_x, sums
 
 
 class _DoubleBackwardGuard(torch.autograd.Function):
@@ -548,11 +829,14 @@ class _DoubleBackwardGuard(torch.autograd.Function):
         )
 
 
-class _FusedMixedActivation(torch.autograd.Function):
-    """Autograd wrapper: saves ``x``, the weights, the two scalar parameters and a seed.
+class _MixedActivation(torch.autograd.Function):
+    """Autograd wrapper for k edges: saves ``x``, the (k, n) weights, the two (k,) parameters
+    and a seed; backward recomputes the rest.
 
-    Half-precision inputs are computed in float32 (one conversion each way) and saved as they
-    came, so the saved bytes stay those of ``x``.
+    The coefficient table (a few numbers per edge) is kept on ``ctx`` rather than recomputed:
+    it is derived from the saved inputs and only ever read. Half-precision inputs are
+    computed in float32 (one conversion each way) and saved as they came, so the saved bytes
+    stay those of ``x``.
     """
 
     @staticmethod
@@ -563,55 +847,153 @@ class _FusedMixedActivation(torch.autograd.Function):
         prelu_weight: Tensor | None,
         swish_beta: Tensor | None,
         config: _Config,
+        layout: _Layout,
         seed: int | None,
     ) -> Tensor:
-        c = _Coefficients.of(config, weights, prelu_weight, swish_beta)
-        xc = x.to(_compute_dtype(x.dtype))
-        levels = rrelu_levels(xc, seed) if seed is not None else None
-        out = _forward(xc, config, c, levels).to(x.dtype)
-        # The tiny tensors are saved for autograd's in-place-modification check, their
-        # dtype/device, and as anchors for the double-backward guard; their values travel as
-        # the floats in ``c`` so that backward needs no second read-back.
+        dtype = _compute_dtype(x.dtype)
+        prelu = prelu_weight.to(dtype) if prelu_weight is not None else None
+        coefficients = _coefficients(config, weights.to(dtype), prelu)
+        beta = swish_beta.to(dtype) if swish_beta is not None else None
+        out = _forward(layout.input(x.to(dtype)), config, coefficients, beta, seed, layout.edges)
         params = [t for t in (prelu_weight, swish_beta) if t is not None]
         ctx.save_for_backward(x, weights, *params)
         ctx.config = config  # type: ignore[attr-defined]
-        ctx.coefficients = c  # type: ignore[attr-defined]
+        ctx.layout = layout  # type: ignore[attr-defined]
         ctx.seed = seed  # type: ignore[attr-defined]
-        return out
+        ctx.coefficients = coefficients  # type: ignore[attr-defined]
+        return layout.output(out).to(x.dtype)
 
     @staticmethod
     def backward(
         ctx: FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None, None, None]:
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None, None, None, None]:
         config: _Config = ctx.config  # type: ignore[attr-defined]
+        layout: _Layout = ctx.layout  # type: ignore[attr-defined]
+        seed: int | None = ctx.seed  # type: ignore[attr-defined]
+        c: dict[str, Tensor] = ctx.coefficients  # type: ignore[attr-defined]
         x, weights, *params = ctx.saved_tensors  # type: ignore[attr-defined]
         prelu_weight = params.pop(0) if "prelu" in config.present else None
         swish_beta = params.pop(0) if "swish" in config.present else None
-        c: _Coefficients = ctx.coefficients  # type: ignore[attr-defined]
-        seed: int | None = ctx.seed  # type: ignore[attr-defined]
-        # False for absent parameters: fused_mixed_activation passes None for them.
+        # False for absent parameters: the public functions pass None for them.
         need_x, need_w, need_prelu, need_beta = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
         grads: list[Tensor | None] = [None, None, None, None]
         with torch.no_grad():
-            xc = x.to(_compute_dtype(x.dtype))
-            levels = rrelu_levels(xc, seed) if seed is not None else None
-            grad_xc, grad_w, grad_prelu, grad_beta = _backward(
-                grad.to(xc.dtype), xc, config, c, levels, (need_x, need_w, need_prelu, need_beta)
+            dtype = _compute_dtype(x.dtype)
+            prelu = prelu_weight.to(dtype) if prelu_weight is not None else None
+            beta = swish_beta.to(dtype) if swish_beta is not None else None
+            grad_x, sums = _backward(
+                layout.edge_major(grad.to(dtype)),
+                layout.flat_input(x.to(dtype)),
+                config,
+                c,
+                beta,
+                seed,
+                (need_x, need_w, need_prelu, need_beta),
             )
-            if grad_xc is not None:
-                grads[0] = grad_xc.to(x.dtype)
-            if grad_w is not None:
-                grads[1] = torch.tensor(grad_w, dtype=weights.dtype, device=weights.device)
+            if grad_x is not None:
+                grads[0] = layout.unflatten_input(grad_x).to(x.dtype)
+            if need_w:
+                columns = [sums[column] for column in config.forward_columns]
+                if prelu is not None:
+                    columns.append(sums["neg_minus_pos"] * prelu)
+                to_weights = _basis(config, dtype, x.device).to_weights
+                grads[1] = torch.mm(torch.stack(columns, dim=1), to_weights).to(weights.dtype)
             if prelu_weight is not None and need_prelu:
-                grads[2] = torch.full_like(prelu_weight, grad_prelu)
+                w_prelu = weights[:, config.names.index("prelu")].to(dtype)
+                grads[2] = (sums["neg_minus_pos"] * w_prelu).to(prelu_weight.dtype)
             if swish_beta is not None and need_beta:
-                grads[3] = torch.full_like(swish_beta, grad_beta)
+                grads[3] = (sums["beta"] * c["swish"]).to(swish_beta.dtype)
         if torch.is_grad_enabled():  # create_graph=True: guard against double backward
             present = [g for g in grads if g is not None]
             anchors = [x, weights, *(t for t in (prelu_weight, swish_beta) if t is not None)]
             guarded = iter(_DoubleBackwardGuard.apply(len(present), *present, *anchors))
             grads = [None if g is None else next(guarded) for g in grads]
-        return grads[0], grads[1], grads[2], grads[3], None, None
+        return grads[0], grads[1], grads[2], grads[3], None, None, None
+
+
+def _config(
+    names: tuple[str, ...],
+    present: frozenset[str],
+    training: bool,
+    options: tuple[float, float, float, float, float],
+) -> _Config:
+    rrelu_lower, rrelu_upper, leaky_slope, elu_alpha, celu_alpha = map(float, options)
+    return _Config(
+        names=names,
+        present=present,
+        training=training,
+        rrelu_lower=rrelu_lower,
+        rrelu_upper=rrelu_upper,
+        leaky_slope=leaky_slope,
+        elu_alpha=elu_alpha,
+        celu_alpha=celu_alpha,
+    )
+
+
+def grouped_mixed_activation(
+    x: Tensor,
+    weights: Tensor,
+    names: Sequence[str],
+    *,
+    prelu_weight: Tensor | None,
+    swish_beta: Tensor | None,
+    training: bool,
+    rrelu_lower: float = 1.0 / 8.0,
+    rrelu_upper: float = 1.0 / 3.0,
+    leaky_slope: float = 0.01,
+    elu_alpha: float = 1.0,
+    celu_alpha: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The mixed activations of k edges that share the input ``x``, in one call.
+
+    Cell edges that leave the same node see the same ``x`` but mix it with their own weights
+    (a row of β), PReLU slope and Swish ``b``. Computing them together shares every pass that
+    depends on ``x`` alone and replaces k calls' worth of small ops by one call's.
+
+    Args:
+        x: input of shape ``(N, C, ...)``, float32 or float64 (float16/bfloat16 are computed
+            in float32 and returned in their own dtype); contiguous or channels-last.
+        weights: ``(k, n)``; row ``e`` holds edge ``e``'s weights for ``names``;
+            differentiable.
+        names: a non-empty subset of :data:`ACTIVATION_NAMES`, in any order, no duplicates.
+        prelu_weight: ``(k,)``, edge ``e``'s PReLU slope; required iff ``names`` includes
+            ``"prelu"``, ignored otherwise; differentiable.
+        swish_beta: ``(k,)``, edge ``e``'s ``b`` in ``x·sigmoid(b·x)``; required iff ``names``
+            includes ``"swish"``, ignored otherwise; differentiable.
+        training, rrelu_lower, rrelu_upper, leaky_slope, elu_alpha, celu_alpha: as for
+            :func:`fused_mixed_activation`, shared by all edges.
+        generator: source of RReLU's training-mode randomness (default: torch's CPU default
+            generator). One seed ``s`` is drawn per call (:func:`draw_rrelu_seed`) and edge
+            ``e``'s levels are ``rrelu_levels(x, s + e)``: a single-edge call whose seed draw
+            gives ``s + e`` reproduces edge ``e`` exactly. Backward regenerates the same
+            levels from ``s``.
+
+    Returns ``(N, k·C, ...)`` in x's dtype, where channels ``[e·C, (e+1)·C)`` are edge ``e``'s
+    mixture, equal to ``fused_mixed_activation(x, weights[e], names,
+    prelu_weight=prelu_weight[e:e+1], swish_beta=swish_beta[e:e+1], ...)``. For a
+    channels-last 4-D ``x`` the result is channels-last (its memory is ``(N, H, W, k, C)``),
+    otherwise contiguous (memory ``(N, k, C, ...)``). Gradients flow to ``x`` (summed over
+    the edges), to ``weights`` (k, n), and to the (k,) parameters, each in its own input's
+    dtype and shape; double backward raises, as for :func:`fused_mixed_activation`.
+
+    Nothing is read back to the host (no device sync), except the seed draw from a CPU
+    generator in training mode with RReLU mixed in.
+    """
+    ordered, present = _validate_grouped(x, weights, names, prelu_weight, swish_beta)
+    options = (rrelu_lower, rrelu_upper, leaky_slope, elu_alpha, celu_alpha)
+    config = _config(ordered, present, training, options)
+    edges = weights.shape[0]
+    seed = draw_rrelu_seed(generator) if config.random_rrelu else None
+    return _MixedActivation.apply(
+        x,
+        weights,
+        prelu_weight.reshape(edges) if prelu_weight is not None and "prelu" in present else None,
+        swish_beta.reshape(edges) if swish_beta is not None and "swish" in present else None,
+        config,
+        _Layout.of(x, edges, grouped=True),
+        seed,
+    )
 
 
 def fused_mixed_activation(
@@ -652,28 +1034,21 @@ def fused_mixed_activation(
     subgradient conventions at the kinks. Double backward is not supported: differentiating
     the gradients (``create_graph=True`` followed by another backward) raises.
 
-    The weights and the two scalars are read back to the host once per call (a device sync
-    on accelerators), because element-wise ops with Python scalars are what makes the fused
-    passes cheap.
+    This is :func:`grouped_mixed_activation` for one edge, so it reads nothing back to the
+    host either (no device sync): the weights and scalars reach the element-wise passes as
+    device tensors.
     """
     ordered, present = _validate(x, weights, names, prelu_weight, swish_beta)
-    config = _Config(
-        names=ordered,
-        present=present,
-        training=training,
-        rrelu_lower=float(rrelu_lower),
-        rrelu_upper=float(rrelu_upper),
-        leaky_slope=float(leaky_slope),
-        elu_alpha=float(elu_alpha),
-        celu_alpha=float(celu_alpha),
-    )
+    options = (rrelu_lower, rrelu_upper, leaky_slope, elu_alpha, celu_alpha)
+    config = _config(ordered, present, training, options)
     seed = draw_rrelu_seed(generator) if config.random_rrelu else None
-    return _FusedMixedActivation.apply(
+    return _MixedActivation.apply(
         x,
-        weights,
-        prelu_weight if "prelu" in present else None,
-        swish_beta if "swish" in present else None,
+        weights.unsqueeze(0),
+        prelu_weight.reshape(1) if prelu_weight is not None and "prelu" in present else None,
+        swish_beta.reshape(1) if swish_beta is not None and "swish" in present else None,
         config,
+        _Layout.of(x, 1, grouped=False),
         seed,
     )
 

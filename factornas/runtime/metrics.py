@@ -7,18 +7,39 @@ import os
 from pathlib import Path
 from typing import Any
 
+from factornas.errors import FactorNASError
+
+
+class MetricsError(FactorNASError):
+    """A metrics file holds a damaged record before its end."""
+
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All complete records of a metrics file (a torn last line is ignored)."""
+    """All records of a metrics file.
+
+    A torn last line (no newline: the process died mid-write) is ignored, as it will be
+    rewritten. Any other line that is not a JSON object is damage; it is reported rather than
+    silently cutting the history (and, on resume, every later record) short.
+    """
     path = Path(path)
     if not path.exists():
         return []
+    text = path.read_text()
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        lines.pop()  # torn mid-write
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, start=1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            break
+            record = None
+        if not isinstance(record, dict):
+            raise MetricsError(
+                f"{path} line {number} is damaged (not a JSON object): repair or delete that "
+                "line, then rerun"
+            )
+        records.append(record)
     return records
 
 
@@ -33,7 +54,10 @@ class MetricsLog:
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:  # name the file: a full disk's error does not
+            raise OSError(error.errno, error.strerror, str(self.path)) from None

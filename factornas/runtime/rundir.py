@@ -3,21 +3,37 @@
 Running the same command on the same directory resumes from its checkpoint. A directory that
 holds a *finished* run is never overwritten silently, and a checkpoint made with a different
 configuration is never resumed silently: both are user errors with a one-line message.
+
+Three rules keep a directory readable whatever happens to the process:
+
+* one process at a time: the run holds ``RUN_DIR/.lock`` (:mod:`factornas.runtime.lock`);
+* ``overwrite`` deletes every file a run writes, the finished marker first, *before* the new
+  run writes anything, so files of two runs never sit side by side;
+* the results (``genotype.json``, ``arch_weights.json``) are written by :meth:`RunDir.finish`
+  only, each to a temporary name then renamed, and ``summary.json`` last.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from factornas.errors import FactorNASError
+from factornas.runtime.lock import RunLock
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
+GENOTYPE = "genotype.json"
+ARCH_WEIGHTS = "arch_weights.json"
+FIGURES = "figures"
+#: Everything a run (and ``factornas show``) writes, the finished marker first: deleting in this
+#: order, an interrupted ``--overwrite`` never leaves a directory that reads as finished.
+OUTPUTS = (SUMMARY, GENOTYPE, ARCH_WEIGHTS, METRICS, CHECKPOINT, CONFIG)
 
 
 class RunDirError(FactorNASError):
@@ -30,6 +46,10 @@ class RunDir:
 
     root: Path
     resuming: bool
+    #: Held by the process that prepared the directory (rank 0 under torchrun), else None.
+    lock: RunLock | None = field(default=None, compare=False, repr=False)
+    #: Whether preparing it created ``root`` (so abandoning the run removes it again).
+    created: bool = False
 
     @property
     def config_path(self) -> Path:
@@ -47,21 +67,59 @@ class RunDir:
     def summary_path(self) -> Path:
         return self.root / SUMMARY
 
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Mark the run finished (atomically); a later run on this directory is refused."""
-        tmp = self.summary_path.with_name(SUMMARY + ".tmp")
-        tmp.write_text(json.dumps({"finished": True, **summary}, indent=2) + "\n")
-        tmp.replace(self.summary_path)
+    def finish(self, summary: dict[str, Any], results: dict[str, str] | None = None) -> None:
+        """Write ``results`` (file name → text), then mark the run finished; a later run on
+        this directory is refused. Every file goes to a temporary name first and is renamed,
+        ``summary.json`` last, so a reader never sees a half-written result, and results
+        without a summary only ever come from this run (a killed finish is redone on resume).
+        """
+        files = {**(results or {}), SUMMARY: json.dumps({"finished": True, **summary}, indent=2)}
+        for name, text in files.items():
+            tmp = self.root / f".{name}.tmp"
+            try:
+                tmp.write_text(text + "\n")
+                tmp.replace(self.root / name)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+    def release(self) -> None:
+        """Free the directory for the next run (idempotent)."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def abandon(self) -> None:
+        """Undo a fresh run that failed before its first checkpoint (bad data, a bad frozen
+        level): remove what it wrote, and ``root`` itself if preparing it created it."""
+        if not self.resuming and self.lock is not None and not self.checkpoint_path.exists():
+            for name in (METRICS, CONFIG):
+                (self.root / name).unlink(missing_ok=True)
+        self._release_and_prune()
+
+    def _release_and_prune(self) -> None:
+        self.release()
+        if self.created and self.lock is not None and not any(self.root.iterdir()):
+            self.root.rmdir()
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    """A JSON object file of a run directory, or a one-line error saying how to get past it."""
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        value = error
+    if not isinstance(value, dict):
+        raise RunDirError(
+            f"{path} is damaged (not a JSON object): pass --overwrite to start over, or choose "
+            "another --out"
+        )
+    return value
 
 
 def is_finished(root: str | Path) -> bool:
+    """Whether ``root`` holds a finished run (a damaged ``summary.json`` is an error)."""
     path = Path(root) / SUMMARY
-    if not path.exists():
-        return False
-    try:
-        return bool(json.loads(path.read_text()).get("finished"))
-    except json.JSONDecodeError:
-        return False
+    return path.exists() and bool(_read_object(path).get("finished"))
 
 
 def prepare_run_dir(root: str | Path, config: dict[str, Any], *, overwrite: bool = False) -> RunDir:
@@ -76,22 +134,50 @@ def prepare_run_dir(root: str | Path, config: dict[str, Any], *, overwrite: bool
     race with it.
     """
     root = Path(root)
-    run = RunDir(root, resuming=False)
+    if root.exists() and not root.is_dir():
+        raise RunDirError(f"{root} is a file, not a directory: choose another --out")
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(root)
+    except OSError as error:
+        raise RunDirError(
+            f"cannot use {root} as a run directory ({error.strerror}): choose another --out"
+        ) from None
+    try:
+        resuming = _inspect(root, config, overwrite)
+    except BaseException:
+        RunDir(root, False, lock, created)._release_and_prune()
+        raise
+    run = RunDir(root, resuming, lock, created)
+    try:
+        tmp = root / f".{CONFIG}.tmp"
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        tmp.replace(run.config_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        run.abandon()
+        raise
+    return run
+
+
+def _inspect(root: Path, config: dict[str, Any], overwrite: bool) -> bool:
+    """Whether the run in ``root`` resumes; clears it first for ``overwrite``."""
     if overwrite:
-        for name in (CHECKPOINT, METRICS, SUMMARY, CONFIG):
+        for name in OUTPUTS:
             (root / name).unlink(missing_ok=True)
-    elif is_finished(root):
+        shutil.rmtree(root / FIGURES, ignore_errors=True)
+        return False
+    if is_finished(root):
         raise RunDirError(
             f"{root} holds a finished run: choose another --out, or pass --overwrite to replace it"
         )
-    elif run.checkpoint_path.exists():
-        saved = json.loads(run.config_path.read_text()) if run.config_path.exists() else None
-        if saved != json.loads(json.dumps(config)):
-            raise RunDirError(
-                f"{root} holds a checkpoint of a different configuration: use the same flags "
-                "to resume it, another --out, or --overwrite"
-            )
-        run = RunDir(root, resuming=True)
-    root.mkdir(parents=True, exist_ok=True)
-    run.config_path.write_text(json.dumps(config, indent=2) + "\n")
-    return run
+    if not (root / CHECKPOINT).exists():
+        return False
+    saved = _read_object(root / CONFIG) if (root / CONFIG).exists() else None
+    if saved != json.loads(json.dumps(config)):
+        raise RunDirError(
+            f"{root} holds a checkpoint of a different configuration: use the same flags "
+            "to resume it, another --out, or --overwrite"
+        )
+    return True

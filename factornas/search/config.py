@@ -166,6 +166,12 @@ class SearchConfig(BaseModel):
                 )
         if len({lv.group for lv in self.levels}) != len(self.levels):
             raise ValueError("a group has two level entries")
+        for level in self.level_configs(tuple(sorted(searched))):
+            if level.frozen is None and level.warmup_epochs >= self.epochs:
+                raise ValueError(
+                    f"the {level.group!r} level warms up for {level.warmup_epochs} of "
+                    f"{self.epochs} epochs, so it would never step: lower --warmup below --epochs"
+                )
         return self
 
     def replace(self, **changes: Any) -> SearchConfig:

@@ -9,10 +9,9 @@ from pathlib import Path
 import torch
 
 from factornas.errors import FactorNASError
+from factornas.runtime.rundir import ARCH_WEIGHTS
 from factornas.search.config import SearchConfig
 from factornas.supernet.network import SearchNetwork
-
-ARCH_WEIGHTS = "arch_weights.json"
 
 
 def read_arch_weights(run_dir: Path) -> dict[str, dict[str, list[list[float]]]]:
@@ -38,13 +37,32 @@ def apply_frozen_levels(network: SearchNetwork, config: SearchConfig) -> None:
             continue
         assert level.frozen.from_run is not None
         saved = read_arch_weights(level.frozen.from_run)
-        weights = {}
-        for cell_type in network.space.cell_types:
-            rows = saved.get(cell_type, {}).get(level.group)
-            if rows is None:
-                raise FactorNASError(
-                    f"{level.frozen.from_run} has no weights for group {level.group!r} in "
-                    f"{cell_type} cells: it searched a different space"
-                )
-            weights[cell_type] = torch.tensor(rows)
+        weights = {
+            cell_type: _saved_rows(saved, level.frozen.from_run, cell_type, level.group)
+            for cell_type in network.space.cell_types
+        }
         network.arch.freeze(level.group, weights)
+
+
+def _saved_rows(saved: object, run_dir: Path, cell_type: str, group: str) -> torch.Tensor:
+    """``saved[cell_type][group]`` as an edges × candidates tensor, or a one-line error."""
+    path = Path(run_dir) / ARCH_WEIGHTS
+    cell = saved.get(cell_type) if isinstance(saved, dict) else None
+    rows = cell.get(group) if isinstance(cell, dict) else None
+    if rows is None:
+        if isinstance(saved, dict) and (cell is None or isinstance(cell, dict)):
+            raise FactorNASError(
+                f"{run_dir} has no weights for group {group!r} in {cell_type} cells: it "
+                "searched a different space"
+            )
+    else:
+        try:
+            tensor = torch.tensor(rows, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            tensor = None
+        if tensor is not None and tensor.ndim == 2:
+            return tensor
+    raise FactorNASError(
+        f"{path} is malformed at {cell_type}.{group} (expected {{cell type: {{group: one row of "
+        "weights per edge}}): rerun that search"
+    )

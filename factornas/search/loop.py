@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from factornas.errors import FactorNASError
 from factornas.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from factornas.runtime.device import pick_device
 from factornas.runtime.distributed import (
@@ -35,10 +36,11 @@ from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
-from factornas.runtime.rundir import RunDir, RunDirError, prepare_run_dir
+from factornas.runtime.rundir import ARCH_WEIGHTS, GENOTYPE, RunDir, RunDirError, prepare_run_dir
 from factornas.search.config import SearchConfig
 from factornas.search.data import build_search_data
-from factornas.search.freeze import ARCH_WEIGHTS, apply_frozen_levels
+from factornas.search.freeze import apply_frozen_levels
+from factornas.search.guard import FiniteGuard
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.space.derive import derive_genotype, has_skip_connect
 from factornas.space.genotype import Genotype
@@ -127,6 +129,15 @@ class Search:
         self.dist: DistContext = init_distributed(self.device)
         self.run: RunDir = self._open_run_dir(Path(out), overwrite)
         self.show_progress = show_progress and self.dist.is_main
+        try:
+            self._build()
+        except BaseException:
+            self.run.abandon()  # a run that could not start leaves nothing behind
+            raise
+
+    def _build(self) -> None:
+        """Data, supernet, optimizer and guard, then the checkpoint's state when resuming."""
+        config = self.config
         seed_everything(config.seed)
         self.data = build_search_data(config, self.dist, self.device, self.run.root)
         self.network = build_network(
@@ -137,6 +148,7 @@ class Search:
             self.network, config, reduce_grads=lambda g: average_tensors(g, self.dist)
         )
         self.augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.guard = FiniteGuard(self.device, self.optimizer.weights, list(self.network.buffers()))
         self.epoch = 0
         self.step = 0
         if self.run.resuming:
@@ -144,21 +156,22 @@ class Search:
 
     def _open_run_dir(self, out: Path, overwrite: bool) -> RunDir:
         """Rank 0 alone inspects and prepares ``out`` (clearing it for ``overwrite``), then
-        tells the other ranks whether the run resumes; every rank fails if rank 0 refused."""
+        tells the other ranks whether the run resumes; every rank fails if rank 0 refused.
+        Rank 0 keeps the prepared directory, and with it the directory's lock."""
         refused = -1
-        outcome, error = refused, None
+        outcome, error, run = refused, None, None
         if self.dist.is_main:
             try:
                 run = prepare_run_dir(out, self.config.model_dump(mode="json"), overwrite=overwrite)
                 outcome = int(run.resuming)
-            except RunDirError as refusal:
+            except (FactorNASError, OSError) as refusal:
                 error = refusal
         outcome = broadcast_int(outcome, self.dist, self.device)
         if error is not None:
             raise error
         if outcome == refused:
             raise RunDirError(f"rank 0 refused the run directory {out} (its message says why)")
-        return RunDir(out, resuming=bool(outcome))
+        return run or RunDir(out, resuming=bool(outcome))
 
     # -- checkpoints ---------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -174,7 +187,17 @@ class Search:
             "world_size": self.dist.world_size,
         }
 
+    def _check_finite(self) -> None:
+        """Stop a diverged search before it writes anything from non-finite weights."""
+        kept = (
+            f"the last good checkpoint is kept in {self.run.checkpoint_path}"
+            if self.run.checkpoint_path.exists()
+            else "no checkpoint was written"
+        )
+        self.guard.check([*self.network.parameters(), *self.network.buffers()], where=kept)
+
     def _save(self) -> None:
+        self._check_finite()
         if self.dist.is_main:
             save_checkpoint(self.run.checkpoint_path, self._state())
 
@@ -211,6 +234,7 @@ class Search:
             )
             while self.epoch < config.epochs:
                 record = self._run_epoch(progress, task)
+                self._check_finite()
                 if metrics is not None:
                     metrics.write(record)
                     if self.on_epoch is not None:
@@ -233,6 +257,7 @@ class Search:
             t0 = time.perf_counter()
             val = self.data.next_val_batch(self.augment_rng)
             stats = self.optimizer.step((x, y), val, self.epoch, self.step)
+            self.guard.observe(self.epoch, self.step, stats.train_loss, stats.val_loss)
             step_times.append(time.perf_counter() - t0)
             sums.add([stats.train_loss * stats.train_count, stats.train_correct])
             count += stats.train_count
@@ -288,14 +313,12 @@ class Search:
         return loss_sum / max(total, 1), correct / max(total, 1)
 
     def _finish(self) -> SearchResult:
+        self._check_finite()
         genotype = current_genotype(self.network)
         skip = has_skip_connect(genotype)
         # Every rank must hold the same architecture: measured, not assumed.
         divergence = max_divergence(list(self.network.arch.parameters()), self.dist)
         if self.dist.is_main:
-            genotype.save(self.run.root / "genotype.json")
-            weights_path = self.run.root / ARCH_WEIGHTS
-            weights_path.write_text(json.dumps(arch_softmax(self.network)) + "\n")
             self.run.finish(
                 {
                     "genotype": genotype.model_dump(mode="json"),
@@ -304,7 +327,11 @@ class Search:
                     "world_size": self.dist.world_size,
                     "rank_arch_max_diff": divergence,
                     "edge_scales": edge_scales_record(self.network),
-                }
+                },
+                {
+                    GENOTYPE: genotype.to_json(),
+                    ARCH_WEIGHTS: json.dumps(arch_softmax(self.network)),
+                },
             )
         epochs = read_metrics(self.run.metrics_path) if self.dist.is_main else []
         return SearchResult(genotype, self.run.root, skip, epochs)
@@ -326,11 +353,15 @@ def run_search(
     raising (unless the caller had joined it already).
     """
     with leaving_process_group():
-        return Search(
+        search = Search(
             config,
             out,
             overwrite=overwrite,
             device=device,
             show_progress=show_progress,
             on_epoch=on_epoch,
-        ).run_search()
+        )
+        try:
+            return search.run_search()
+        finally:
+            search.run.release()

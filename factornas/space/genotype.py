@@ -34,6 +34,12 @@ class EdgeChoice(BaseModel):
         return " · ".join([self.op, *self.factors.values()])
 
 
+def node_name(node: int) -> str:
+    """How every printout and picture names a cell node (the DARTS paper's convention): the
+    inputs c_{k-2}, c_{k-1}, then the intermediate nodes 0, 1, … (stored as 2, 3, …)."""
+    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(node - 2))
+
+
 class CellGenotype(BaseModel):
     """One cell: the kept edges of each intermediate node, and which nodes are concatenated."""
 
@@ -51,6 +57,10 @@ class CellGenotype(BaseModel):
                         f"node {i + 2} takes input from node {edge.source}, which comes after it"
                     )
         top = len(self.nodes) + 2
+        if not self.concat:
+            raise ValueError(
+                f"concat is empty; a cell outputs the concatenation of some of nodes 2..{top - 1}"
+            )
         for node in self.concat:
             if not 2 <= node < top:
                 raise ValueError(f"concat names node {node}; intermediate nodes are 2..{top - 1}")
@@ -102,7 +112,8 @@ class Genotype(BaseModel):
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "top level"
-            raise GenotypeError(f"{source} is malformed at {where}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise GenotypeError(f"{source} is malformed at {where}: {message}") from None
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename): a crash never leaves half a genotype."""

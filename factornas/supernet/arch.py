@@ -159,6 +159,12 @@ class ArchitectureParameters(nn.Module):
                     f"group {group!r} has no candidate {candidate!r}; "
                     f"choose from {', '.join(names[group])}"
                 )
+            resolved = {f.name: f for f in self.space.cell(cell_type).groups()}[group]
+            if resolved.candidates[names[group].index(candidate)].is_zero:
+                raise SpaceError(
+                    f"{group}={candidate} puts the zero op on every edge, so every cell outputs "
+                    "zeros and no architecture is left to search: fix another candidate"
+                )
             param = self._group_params(cell_type)[group]
             one_hot = torch.zeros_like(param)
             one_hot[:, names[group].index(candidate)] = 1.0

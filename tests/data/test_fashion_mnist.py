@@ -40,8 +40,17 @@ def test_finds_files_in_fashion_mnist_subfolder(tmp_path: Path, no_debian: None)
 def test_falls_back_to_debian_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     debian = make_fake_fashion_mnist(tmp_path / "debian", test_size=7, gzipped=True)
     monkeypatch.setattr(fm, "DEBIAN_DIR", debian)
-    images, labels = fm.locate_fashion_mnist(tmp_path / "empty", train=False, download=False)
+    monkeypatch.setenv("FACTORNAS_DATA", str(tmp_path / "empty"))
+    images, labels = fm.locate_fashion_mnist(None, train=False, download=False)
     assert images == debian / "t10k-images-idx3-ubyte.gz" and labels.parent == debian
+
+
+def test_a_named_root_is_never_swapped_for_debian(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fm, "DEBIAN_DIR", make_fake_fashion_mnist(tmp_path / "debian"))
+    with pytest.raises(DataError, match=r"Fashion-MNIST not found in .*empty"):
+        fm.locate_fashion_mnist(tmp_path / "empty", train=False, download=False)
 
 
 def test_missing_files_message(tmp_path: Path, no_debian: None) -> None:
@@ -102,7 +111,8 @@ def test_label_count_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.skipif(not fm.DEBIAN_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
-def test_real_debian_test_split(tmp_path: Path) -> None:
-    test = fm.load_fashion_mnist(tmp_path / "empty", train=False, download=False)
+def test_real_debian_test_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACTORNAS_DATA", str(tmp_path / "empty"))
+    test = fm.load_fashion_mnist(None, train=False, download=False)
     assert test.images.shape == (10000, 1, 28, 28)
     assert torch.bincount(test.labels).tolist() == [1000] * 10

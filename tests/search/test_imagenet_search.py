@@ -212,7 +212,7 @@ def test_cli_reports_a_corrupt_jpeg_in_one_line_with_status_2(tmp_path: Path) ->
         sys.executable, "-m", "factornas", "search", "--preset", "apc_darts",
         "--dataset", "imagenet", "--data", str(root), "--out", str(tmp_path / "run"),
         "--channels", "4", "--layers", "3", "--batch-size", "4", "--epochs", "1",
-        "--device", "cpu", "--no-progress",
+        "--warmup", "0", "--device", "cpu", "--no-progress",
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, env=ENV, timeout=120, check=False

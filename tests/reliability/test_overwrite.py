@@ -1,0 +1,46 @@
+"""``--overwrite`` never leaves files of two runs side by side, and results appear only with a
+finished summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from factornas.cli import main
+from tests.reliability.conftest import TINY_SEARCH, one_line_error
+
+RESULTS = ("summary.json", "genotype.json", "arch_weights.json")
+
+
+def test_a_finished_run_writes_its_results_together_and_no_temp_file(finished: Path) -> None:
+    assert all((finished / name).is_file() for name in RESULTS)
+    assert json.loads((finished / "summary.json").read_text())["finished"] is True
+    assert sorted(p.name for p in finished.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_overwrite_that_fails_leaves_no_stale_genotype(
+    finished: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = one_line_error(
+        capsys, [*TINY_SEARCH, "--subset", "100000", "--overwrite", "--out", str(finished)]
+    )
+    assert "--subset 100000 exceeds" in line
+    assert sorted(p.name for p in finished.iterdir()) == []  # old run gone, new one never began
+    line = one_line_error(capsys, ["info", "--genotype", str(finished)])
+    assert line == f"error: {finished} is a directory without a genotype.json"
+
+
+def test_overwrite_replaces_every_file_of_the_old_run(
+    finished: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (finished / "figures").mkdir()
+    (finished / "figures" / "cell_normal.png").write_bytes(b"old picture")
+    old_config = json.loads((finished / "config.json").read_text())
+    assert main([*TINY_SEARCH, "--seed", "9", "--overwrite", "--out", str(finished)]) == 0
+    assert json.loads((finished / "config.json").read_text())["seed"] == 9 != old_config["seed"]
+    assert not (finished / "figures").exists()
+    summary = json.loads((finished / "summary.json").read_text())
+    genotype = json.loads((finished / "genotype.json").read_text())
+    assert summary["genotype"] == genotype
