@@ -1053,34 +1053,6 @@ def fused_mixed_activation(
     )
 
 
-def grouped_mixed_activation(
-    x: Tensor,
-    weights: Tensor,
-    names: Sequence[str],
-    *,
-    prelu_weight: Tensor | None,
-    swish_beta: Tensor | None,
-    training: bool,
-    **settings: float,
-) -> Tensor:
-    """Edge e's mixture of ``x`` with ``weights[e]`` in channels ``[e·C, (e+1)·C)``."""
-    return torch.cat(
-        [
-            fused_mixed_activation(
-                x,
-                weights[e],
-                names,
-                prelu_weight=None if prelu_weight is None else prelu_weight[e : e + 1],
-                swish_beta=None if swish_beta is None else swish_beta[e],
-                training=training,
-                **settings,  # type: ignore[arg-type]
-            )
-            for e in range(weights.shape[0])
-        ],
-        dim=1,
-    )
-
-
 def naive_mixed_activation(
     x: Tensor,
     weights: Tensor,
