@@ -39,11 +39,13 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "custom_factor_group.py"
 
 @pytest.fixture
 def fixed_noise(monkeypatch: pytest.MonkeyPatch) -> None:
-    """RReLU slopes as a smooth function of the input alone (fused kernel and ``nn.RReLU``
-    alike): smooth, so that rounding-level differences of the input stay rounding-level."""
+    """The same RReLU noise on every edge in both executions: the fused kernel's levels from
+    one fixed seed, and ``nn.RReLU``'s slopes a smooth function of the input (smooth, so that
+    rounding-level differences of the input stay rounding-level)."""
+    draw = mixed_activation._draw_levels
 
-    def levels(like: torch.Tensor, seed: int) -> torch.Tensor:
-        return torch.tanh(like.detach()) * 32767.0
+    def levels(count: int, seed: int, device: torch.device) -> torch.Tensor:
+        return draw(count, 12345, device)
 
     def rrelu(
         x: torch.Tensor, lower: float, upper: float, training: bool, inplace: bool = False
@@ -52,7 +54,7 @@ def fixed_noise(monkeypatch: pytest.MonkeyPatch) -> None:
         slope = lower + (upper - lower) * fraction if training else (lower + upper) / 2
         return torch.where(x >= 0, x, x * slope)
 
-    monkeypatch.setattr(mixed_activation, "rrelu_levels", levels)
+    monkeypatch.setattr(mixed_activation, "_draw_levels", levels)
     monkeypatch.setattr(F, "rrelu", rrelu)
 
 

@@ -52,6 +52,9 @@ def test_edge_outputs_are_scaled_in_every_cell(pc_darts: SearchSpace) -> None:
     edge_out: dict[tuple[int, int], torch.Tensor] = {}
     cell_out: dict[int, torch.Tensor] = {}
     for c, cell in enumerate(net.cells):
+        # Edge by edge, so that each edge's own output can be recorded (grouped execution
+        # computes the same cell: tests/core/test_grouped_execution.py).
+        cell.grouped = False
         cell.register_forward_hook(lambda _m, _a, out, c=c: cell_out.__setitem__(c, out))
         for e, edge in enumerate(cell.edges):
             edge.register_forward_hook(
