@@ -78,14 +78,12 @@ class ActivationGroup(FactorGroup):
         if kernel is None or not x.is_floating_point():
             return None
         names, settings = kernel
-        prelu = [_single(edge, nn.PReLU, "weight") for edge in modules]
-        swish = [_single(edge, Swish, "beta") for edge in modules]
         return grouped_mixed_activation(
             x,
             weights,
             names,
-            prelu_weight=None if prelu[0] is None else torch.cat([p.reshape(1) for p in prelu]),
-            swish_beta=None if swish[0] is None else torch.cat([b.reshape(1) for b in swish]),
+            prelu_weight=_per_edge(modules, nn.PReLU, "weight"),
+            swish_beta=_per_edge(modules, Swish, "beta"),
             training=any(m.training for m in modules[0]),
             **settings,  # type: ignore[arg-type]
         )
@@ -116,3 +114,14 @@ def _single(modules: Sequence[nn.Module], kind: type, attribute: str) -> torch.T
         if isinstance(module, kind):
             return cast(torch.Tensor, getattr(module, attribute))
     return None
+
+
+def _per_edge(
+    modules: Sequence[Sequence[nn.Module]], kind: type, attribute: str
+) -> torch.Tensor | None:
+    """Every edge's learnable scalar of the candidate of type ``kind``, as one ``(k,)`` tensor
+    (None when the group has no such candidate)."""
+    values = [_single(edge, kind, attribute) for edge in modules]
+    if any(v is None for v in values):
+        return None
+    return torch.cat([cast(torch.Tensor, v).reshape(1) for v in values])

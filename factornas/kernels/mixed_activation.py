@@ -428,11 +428,12 @@ class _Layout:
     physical: tuple[int, ...]
     edges: int
     grouped: bool
+    batched: bool = False
 
     @staticmethod
     def of(x: Tensor, edges: int, grouped: bool) -> _Layout:
         order = _memory_order(x)
-        return _Layout(order, tuple(x.shape[d] for d in order), edges, grouped)
+        return _Layout(order, tuple(x.shape[d] for d in order), edges, grouped, _batched(x, edges))
 
     @property
     def _split(self) -> int:
@@ -502,6 +503,70 @@ class _Scratch:
 
     def give(self, buffer: Tensor) -> None:
         self._free.setdefault(tuple(buffer.shape), buffer)
+
+
+def _batched(x: Tensor, edges: int) -> bool:
+    """Whether k edges are mixed with whole-output ops (a fixed number of ops per call: what a
+    launch-bound GPU wants) rather than edge by edge (a fixed number of ops per edge).
+
+    Whole-output ops stream the k-fold output through memory once per term; edge by edge, each
+    mixture is built in an input-sized buffer that stays in cache and is written once. On CPU
+    the second measured about twice as fast at every size a search uses (16×8×16×16 to
+    64×32×32×32 inputs, k = 2 and 4: docs/performance.md), so a CPU call mixes edge by edge.
+    """
+    return edges > 1 and x.device.type != "cpu"
+
+
+def _forward_batched(
+    x: Tensor,
+    config: _Config,
+    c: dict[str, Tensor],
+    beta: Tensor | None,
+    seed: int | None,
+    edges: int,
+) -> Tensor:
+    """σ(x) of every edge as ``(pre, k, post)`` with whole-output ops: each term is a basis of
+    ``x`` (``(pre, 1, post)``, or per edge ``(pre, k, post)``) times its ``(1, k, 1)``
+    coefficients, accumulated into the output."""
+    out: Tensor | None = None
+
+    def add(term: Tensor, column: str) -> None:
+        nonlocal out
+        coefficient = c[column].view(1, edges, 1)
+        out = term * coefficient if out is None else out.addcmul_(term, coefficient)
+
+    neg = None
+    if config.has_linear or config.has_exp or config.has_celu_exp:
+        neg = torch.clamp_max(x, 0)
+    if config.has_linear:
+        assert neg is not None
+        add(x, "pos")
+        add(neg, "neg_minus_pos")
+        if seed is not None:
+            add(_edge_levels(x, seed, edges).permute(1, 0, 2).mul_(neg), "noise")
+    if "relu6" in config.present:
+        add(torch.clamp(x, 0, 6), "relu6")
+    if "swish" in config.present:
+        assert beta is not None
+        add(torch.mul(x, beta.view(1, edges, 1)).sigmoid_().mul_(x), "swish")
+    if config.has_celu_exp:
+        assert neg is not None
+        add(torch.mul(neg, 1.0 / config.celu_alpha).expm1_(), "celu")
+    if config.has_exp:
+        assert neg is not None
+        add(neg.expm1_(), "exp")
+    assert out is not None
+    return out
+
+
+def _edge_levels(x: Tensor, seed: int, edges: int) -> Tensor:
+    """The k edges' RReLU levels as ``(k, pre, post)`` (x's element order within an edge):
+    edge ``e``'s are those of seed ``seed + e``, as a single-edge call draws them."""
+    levels = x.new_empty((edges, *x.shape[::2]))
+    size = levels[0].numel()
+    for edge in range(edges):
+        levels[edge].view(-1).copy_(_draw_levels(size, seed + edge, x.device))
+    return levels
 
 
 def _forward(
@@ -636,6 +701,7 @@ def _backward(
     beta: Tensor | None,
     seed: int | None,
     need: tuple[bool, bool, bool, bool],
+    batched: bool = False,
 ) -> tuple[Tensor | None, dict[str, Tensor]]:
     """The input's gradient and the per-edge dot products that the parameters' gradients are
     made of, recomputed from ``x`` (1, m) for the edge-major ``grad`` (k, m).
@@ -693,7 +759,20 @@ def _backward(
         clamped = torch.clamp(x, 0, 6, out=scratch.take(x.shape))
         sums["relu6"] = torch.mv(grad, clamped[0])
         scratch.give(clamped)
-    if "swish" in config.present and (need_x or need_w or need_beta):
+    if batched and "swish" in config.present and (need_x or need_w or need_beta):
+        # All edges at once, as (k, m) rows.
+        assert beta is not None
+        s_all = torch.mul(x, beta.unsqueeze(1)).sigmoid_()
+        t_all = torch.mul(x, s_all)  # x·σ(bx)
+        if need_w:
+            sums["swish"] = torch.mul(grad, t_all).sum(1)
+        u_all = t_all.addcmul_(t_all, s_all, value=-1.0)  # x·s·(1 - s)
+        if need_x:
+            slope_all = s_all.addcmul_(u_all, beta.unsqueeze(1))
+            per_edge = torch.mv(slope_all.mul_(grad).T, c["swish"]).unsqueeze(0)
+        if need_beta:
+            sums["beta"] = torch.mul(grad, u_all.mul_(x)).sum(1)
+    elif "swish" in config.present and (need_x or need_w or need_beta):
         # Edge by edge in input-sized buffers, as in forward.
         assert beta is not None
         s: Tensor | None = None
@@ -719,7 +798,17 @@ def _backward(
         for buffer in (s, t):
             if buffer is not None:
                 scratch.give(buffer)
-    if seed is not None:
+    if batched and seed is not None:
+        # All edges at once, as (k, m) rows: the levels apply on x <= 0 only.
+        assert neg is not None
+        levels_all = _edge_levels(x.view(1, 1, -1), seed, grad.shape[0]).view(grad.shape)
+        if need_w:
+            sums["noise"] = torch.mul(grad, levels_all).mul_(neg).sum(1)
+        if need_x:
+            levels_all.masked_fill_(x > 0, 0.0).mul_(grad)
+            noise = torch.mv(levels_all.T, c["noise"]).unsqueeze(0)
+            per_edge = noise if per_edge is None else per_edge.add_(noise)
+    elif seed is not None:
         # Edge by edge in input-sized buffers, as in forward.
         assert neg is not None
         levels = scratch.take(x.shape)
@@ -854,7 +943,8 @@ class _MixedActivation(torch.autograd.Function):
         prelu = prelu_weight.to(dtype) if prelu_weight is not None else None
         coefficients = _coefficients(config, weights.to(dtype), prelu)
         beta = swish_beta.to(dtype) if swish_beta is not None else None
-        out = _forward(layout.input(x.to(dtype)), config, coefficients, beta, seed, layout.edges)
+        forward = _forward_batched if layout.batched else _forward
+        out = forward(layout.input(x.to(dtype)), config, coefficients, beta, seed, layout.edges)
         params = [t for t in (prelu_weight, swish_beta) if t is not None]
         ctx.save_for_backward(x, weights, *params)
         ctx.config = config  # type: ignore[attr-defined]
@@ -889,6 +979,7 @@ class _MixedActivation(torch.autograd.Function):
                 beta,
                 seed,
                 (need_x, need_w, need_prelu, need_beta),
+                layout.batched,
             )
             if grad_x is not None:
                 grads[0] = layout.unflatten_input(grad_x).to(x.dtype)

@@ -131,9 +131,7 @@ def _variants(
     return _as_edges(weighted_sum(terms, h.count), h.count)
 
 
-def run_mixed_edges(
-    edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tensor]
-) -> Tensor:
+def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tensor]) -> Tensor:
     """k :class:`MixedEdge` outputs on their shared input, ``(N, k, C, H', W')``."""
     mixed = cast(Sequence[MixedEdge], edges)
     first, count = mixed[0], len(mixed)
@@ -186,7 +184,7 @@ class _FinalNorms:
     """
 
     def __init__(self) -> None:
-        self.pending: dict[tuple, list[tuple[int, Edges, list[nn.Module]]]] = {}
+        self.pending: dict[tuple, list[tuple[int, Edges, list[nn.BatchNorm2d]]]] = {}
 
     def defer(self, plan: int, chains: Sequence[Sequence[nn.Module]], h: Edges) -> bool:
         """Run every layer but a final batch norm now; False (nothing run) for other ops."""
@@ -196,7 +194,7 @@ class _FinalNorms:
         ):
             return False
         body = run_layers([c[:-1] for c in chains], h)
-        norms = [c[-1] for c in chains]
+        norms = [cast(nn.BatchNorm2d, c[-1]) for c in chains]
         self.pending.setdefault(settings, []).append((plan, body, norms))
         return True
 

@@ -77,7 +77,11 @@ class Edges:
 
 def replicate(x: Tensor, count: int) -> Tensor:
     """``x`` repeated ``count`` times along channels, in ``x``'s memory format."""
-    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+    if (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
         n, c, h, w = x.shape
         nhwc = x.permute(0, 2, 3, 1).unsqueeze(3).expand(n, h, w, count, c)
         return nhwc.reshape(n, h, w, count * c).permute(0, 3, 1, 2)
@@ -235,8 +239,7 @@ def norm_settings(module: nn.Module) -> tuple | None:
 def _batch_norm(modules: Sequence[nn.BatchNorm2d], x: Edges) -> Edges:
     settings = norm_settings(modules[0])
     if settings is None or any(
-        norm_settings(m) != settings or m.num_features != modules[0].num_features
-        for m in modules
+        norm_settings(m) != settings or m.num_features != modules[0].num_features for m in modules
     ):
         return per_edge(modules, x)
     return Edges(batch_norm(modules, x.stacked()), x.count, shared=False)
@@ -254,7 +257,8 @@ def batch_norm(modules: Sequence[nn.BatchNorm2d], data: Tensor) -> Tensor:
     weight = _cat([m.weight for m in modules]) if first.affine else None
     bias = _cat([m.bias for m in modules]) if first.affine else None
     use_batch = first.training or not tracking
-    return F.batch_norm(data, mean, var, weight, bias, use_batch, first.momentum, first.eps)
+    momentum = cast(float, first.momentum)  # never None here (see norm_settings)
+    return F.batch_norm(data, mean, var, weight, bias, use_batch, momentum, first.eps)
 
 
 def _group_norm(modules: Sequence[nn.GroupNorm], x: Edges) -> Edges:

@@ -80,9 +80,7 @@ def custom_space() -> Iterator[SearchSpace]:
 
 def _network(config: SearchConfig) -> tuple[SearchNetwork, torch.Tensor, torch.Tensor]:
     """A tiny supernet of ``config`` with random α/β/edge weights, and a batch for it."""
-    network = build_network(
-        config.replace(channels=8, layers=3), num_classes=10, in_channels=3
-    )
+    network = build_network(config.replace(channels=8, layers=3), num_classes=10, in_channels=3)
     with torch.no_grad():
         for p in network.arch.parameters():
             p.normal_()
@@ -123,7 +121,9 @@ def _assert_equal(config: SearchConfig, train: bool) -> None:
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("preset", PRESETS)
-def test_grouped_equals_per_edge(preset: str, train: bool, fixed_noise: None, float64: None) -> None:
+def test_grouped_equals_per_edge(
+    preset: str, train: bool, fixed_noise: None, float64: None
+) -> None:
     _assert_equal(search_preset(preset), train)
 
 
