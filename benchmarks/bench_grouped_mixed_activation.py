@@ -6,7 +6,10 @@ The k edges that leave one cell node share their input but not their weights, PR
 Swish ``b``. Two rows on the same input, all nine activations:
 
 * ``k single calls``: :func:`fused_mixed_activation` once per edge;
-* ``one grouped call``: :func:`grouped_mixed_activation` for all k edges.
+* ``one grouped call``: :func:`grouped_mixed_activation` for all k edges, as it runs on this
+  device (on CPU: edge by edge in cache-sized buffers);
+* ``whole-output call``: the same call in the formulation a GPU uses (a fixed number of
+  whole-output ops per call), forced here to compare the two on this machine.
 
 Times are medians of process CPU time (all threads), not wall time: on a shared machine wall
 time mostly measures the neighbours. "aten ops" counts the profiler's ``aten::`` events of one
@@ -27,6 +30,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from factornas.kernels import ACTIVATION_NAMES, fused_mixed_activation, grouped_mixed_activation
+from factornas.kernels import mixed_activation as kernel
 from factornas.kernels.allocator import keep_freed_memory
 
 Step = Callable[[], tuple[float, float]]
@@ -105,7 +109,20 @@ def main() -> None:
         out.backward(grad_all)
         return middle - start, time.process_time() - start
 
-    rows = {f"{edges} single calls": singles, "one grouped call": grouped}
+    on_device = kernel._batched
+
+    def whole_output() -> tuple[float, float]:
+        kernel._batched = lambda x, count: count > 1  # type: ignore[assignment]
+        try:
+            return grouped()
+        finally:
+            kernel._batched = on_device  # type: ignore[assignment]
+
+    rows = {
+        f"{edges} single calls": singles,
+        "one grouped call": grouped,
+        "whole-output call": whole_output,
+    }
     timings = _time_ms(rows, args.repeats, args.warmup)
     ops = {name: _aten_ops(step) for name, step in rows.items()}
 

@@ -168,7 +168,7 @@ def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str,
             ]
             y = mix_factor(first.factor(name), y, weights.get(name), candidates)
         outputs.append(y)
-    final_norms.run(outputs)
+    final_norms.run(outputs, count)
     if not outputs:  # every op is the zero op
         zero = x[:, :, :: first.stride, :: first.stride].mul(0.0)
         return zero.unsqueeze(1).expand(zero.shape[0], count, *zero.shape[1:])
@@ -184,7 +184,9 @@ class _FinalNorms:
     """
 
     def __init__(self) -> None:
-        self.pending: dict[tuple, list[tuple[int, Edges, list[nn.BatchNorm2d]]]] = {}
+        #: Per norm setting: the deferred ops' plan indices, their norms (every edge's) and
+        #: their outputs so far, edge-stacked.
+        self.pending: dict[tuple, tuple[list[int], list[nn.BatchNorm2d], list[Tensor]]] = {}
 
     def defer(self, plan: int, chains: Sequence[Sequence[nn.Module]], h: Edges) -> bool:
         """Run every layer but a final batch norm now; False (nothing run) for other ops."""
@@ -193,21 +195,24 @@ class _FinalNorms:
             len(c) != len(chains[0]) or norm_settings(c[-1]) != settings for c in chains
         ):
             return False
-        body = run_layers([c[:-1] for c in chains], h)
-        norms = [cast(nn.BatchNorm2d, c[-1]) for c in chains]
-        self.pending.setdefault(settings, []).append((plan, body, norms))
+        body = run_layers([c[:-1] for c in chains], h).stacked()
+        plans, norms, bodies = self.pending.setdefault(settings, ([], [], []))
+        plans.append(plan)
+        norms.extend(cast(nn.BatchNorm2d, c[-1]) for c in chains)
+        bodies.append(body)
         return True
 
-    def run(self, outputs: list[Edges]) -> None:
-        """Normalize the deferred ops and put their outputs in place."""
-        for members in self.pending.values():
-            data = [body.stacked() for _, body, _ in members]
-            modules = [norm for _, _, norms in members for norm in norms]
-            joined = data[0] if len(data) == 1 else torch.cat(data, dim=1)
-            normalized = batch_norm(modules, joined)
-            pieces = normalized.split_with_sizes([d.shape[1] for d in data], dim=1)
-            for (plan, body, _), piece in zip(members, pieces, strict=True):
-                outputs[plan] = Edges(piece, body.count, shared=False)
+    def run(self, outputs: list[Edges], count: int) -> None:
+        """Normalize the deferred ops and put their outputs in place. The bodies are released
+        as soon as they are joined: only the joined copy (which BN saves) stays."""
+        for plans, norms, bodies in self.pending.values():
+            sizes = [body.shape[1] for body in bodies]
+            joined = bodies[0] if len(bodies) == 1 else torch.cat(bodies, dim=1)
+            bodies.clear()
+            pieces = batch_norm(norms, joined).split_with_sizes(sizes, dim=1)
+            for plan, piece in zip(plans, pieces, strict=True):
+                outputs[plan] = Edges(piece, count, shared=False)
+        self.pending.clear()
 
 
 EDGE_RUNNERS[MixedEdge] = run_mixed_edges

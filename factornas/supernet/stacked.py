@@ -138,21 +138,9 @@ def _cat(tensors: Sequence[Tensor]) -> Tensor:
     return torch.cat(list(tensors))
 
 
-def _sequential(modules: Sequence[nn.Sequential], x: Edges) -> Edges:
-    if any(len(m) != len(modules[0]) for m in modules):
-        return per_edge(modules, x)
-    for layer in range(len(modules[0])):
-        x = run_stacked([m[layer] for m in modules], x)
-    return x
-
-
-#: Ops whose forward is ``self.op(x)`` with ``op`` an ``nn.Sequential``.
+#: Ops whose forward is ``self.op(x)`` with ``op`` an ``nn.Sequential`` (DARTS's conv ops and
+#: preprocessing).
 WRAPPED_OPS: tuple[type, ...] = (SepConv, DilConv, BareSepConv, BareDilConv, ReLUConvBN)
-
-
-def _wrapped_op(modules: Sequence[nn.Module], x: Edges) -> Edges:
-    """DARTS's conv ops and preprocessing: their ``op`` sequence."""
-    return _sequential([cast(nn.Sequential, m.op) for m in modules], x)
 
 
 def layers(module: nn.Module) -> list[nn.Module]:
@@ -169,6 +157,13 @@ def run_layers(chains: Sequence[Sequence[nn.Module]], x: Edges) -> Edges:
     for depth in range(len(chains[0])):
         x = run_stacked([chain[depth] for chain in chains], x)
     return x
+
+
+def _chain(modules: Sequence[nn.Module], x: Edges) -> Edges:
+    chains = [layers(m) for m in modules]
+    if any(len(c) != len(chains[0]) for c in chains):
+        return per_edge(modules, x)
+    return run_layers(chains, x)
 
 
 def _conv(modules: Sequence[nn.Conv2d], x: Edges) -> Edges:
@@ -316,10 +311,9 @@ def _factorized_reduce(modules: Sequence[FactorizedReduce], x: Edges) -> Edges:
     return run_stacked([m.bn for m in modules], Edges(joined, x.count, shared=False))
 
 
-RULES.update(dict.fromkeys(WRAPPED_OPS, _wrapped_op))
+RULES.update(dict.fromkeys((nn.Sequential, *WRAPPED_OPS), _chain))
 RULES.update(
     {
-        nn.Sequential: _sequential,
         nn.Conv2d: _conv,
         nn.BatchNorm2d: _batch_norm,
         nn.GroupNorm: _group_norm,
