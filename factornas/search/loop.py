@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +34,14 @@ from factornas.runtime.distributed import (
 )
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
+from factornas.runtime.precision import forward_fp32_out
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, RunDirError, prepare_run_dir
 from factornas.search.config import SearchConfig
 from factornas.search.data import build_search_data
 from factornas.search.freeze import ARCH_WEIGHTS, apply_frozen_levels
+from factornas.search.graphed import SearchStepper
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.space.derive import derive_genotype, has_skip_connect
 from factornas.space.genotype import Genotype
@@ -120,6 +123,7 @@ class Search:
         device: str | None = None,
         show_progress: bool = True,
         on_epoch: EpochHook | None = None,
+        cuda_graphs: bool = False,
     ) -> None:
         self.config = config
         self.on_epoch = on_epoch
@@ -141,6 +145,18 @@ class Search:
         self.step = 0
         if self.run.resuming:
             self._restore()
+        self.stepper = SearchStepper(
+            self.optimizer,
+            cuda_graphs=cuda_graphs,
+            device=self.device,
+            world_size=self.dist.world_size,
+            note=self._note,
+        )
+
+    def _note(self, message: str) -> None:
+        """A one-line note on stderr, from rank 0."""
+        if self.dist.is_main:
+            print(f"note: {message}", file=sys.stderr)
 
     def _open_run_dir(self, out: Path, overwrite: bool) -> RunDir:
         """Rank 0 alone inspects and prepares ``out`` (clearing it for ``overwrite``), then
@@ -232,7 +248,7 @@ class Search:
         for x, y in self.data.train_batches(self.epoch, self.step, self.augment_rng):
             t0 = time.perf_counter()
             val = self.data.next_val_batch(self.augment_rng)
-            stats = self.optimizer.step((x, y), val, self.epoch, self.step)
+            stats = self.stepper.step((x, y), val, self.epoch, self.step)
             step_times.append(time.perf_counter() - t0)
             sums.add([stats.train_loss * stats.train_count, stats.train_correct])
             count += stats.train_count
@@ -278,7 +294,7 @@ class Search:
         count = 0
         with torch.no_grad():
             for x, y in self.data.eval_batches(self.config.eval_batches):
-                logits = self.network(x)
+                logits = forward_fp32_out(self.network, x, self.config.precision)
                 loss = F.cross_entropy(logits, y, reduction="sum")
                 sums.add([loss, (logits.argmax(1) == y).sum()])
                 count += y.numel()
@@ -318,9 +334,12 @@ def run_search(
     device: str | None = None,
     show_progress: bool = True,
     on_epoch: EpochHook | None = None,
+    cuda_graphs: bool = False,
 ) -> SearchResult:
     """Run (or resume) a search into ``out`` and return its genotype; ``on_epoch`` (a
-    logger) sees each epoch's record after ``metrics.jsonl`` does.
+    logger) sees each epoch's record after ``metrics.jsonl`` does. ``cuda_graphs`` replays
+    the steps from CUDA graphs where the search allows it (:mod:`factornas.search.graphed`;
+    a no-op, said once, elsewhere).
 
     Under ``torchrun`` the search joins the process group and leaves it before returning or
     raising (unless the caller had joined it already).
@@ -333,4 +352,5 @@ def run_search(
             device=device,
             show_progress=show_progress,
             on_epoch=on_epoch,
+            cuda_graphs=cuda_graphs,
         ).run_search()
