@@ -180,6 +180,7 @@ def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ops_per_step": runs[0]["ops_per_step"],
         "conv_calls_per_step": runs[0]["conv_calls_per_step"],
         "kernels_per_step": runs[0].get("kernels_per_step"),
+        "graphed": runs[0].get("graphed", False),
         "step_s_all": steps,
     }
 
