@@ -2,15 +2,16 @@
 # The GPU measurements of issue #15 in one call of a device machine (docs/performance.md gives
 # the exact call): step cost of darts, adarts, pc_darts and flat40 at the paper's search shape
 # (C=16, 8 cells, batch 64) eager and from CUDA graphs, in fp32 and bf16, channels-last; the
-# kernels per step; the reference DARTS step; and one timed search epoch of adarts on
-# CIFAR-10-sized fake data (a subset of it by default, extrapolated to the whole epoch).
-# Writes gpu_suite.md and gpu_suite.json (plus every raw JSON and log) to $OUT. Sized for at most 8 minutes on one H200: every stage has its own time limit
-# (and none starts after SUITE_BUDGET_S), the most wanted first; a stage that fails or runs out
-# of time is reported as such without stopping the others.
+# kernels per step; the GPU tests; the reference DARTS step; and one timed search epoch of
+# adarts on CIFAR-10-sized fake data (a subset of it by default, extrapolated to the whole
+# epoch). Writes gpu_suite.md and gpu_suite.json (and every stage's raw output and log) to
+# $OUT. Sized for at most 8 minutes on one H200: every stage has its own time limit (and none
+# starts after SUITE_BUDGET_S), the most wanted first; a stage that fails or runs out of time
+# is reported as such without stopping the others.
 #
 # Usage: benchmarks/gpu_suite.sh [WHEEL_DIR [DARTS_CHECKOUT]]   (defaults: .whl .darts)
-#   WHEEL_DIR holds the pydantic wheels the device image lacks (docs/performance.md: how to
-#   download them); DARTS_CHECKOUT a quark0/darts checkout (its cnn/ directory is enough).
+#   WHEEL_DIR holds the wheels the device image lacks, pydantic's and pytest's
+#   (docs/performance.md: how to download them); DARTS_CHECKOUT a quark0/darts checkout (its cnn/ directory is enough).
 # Environment: OUT (default ./gpu-suite-out), SUITE_BUDGET_S (default 470: the seconds after
 #   which no stage starts), SEARCH_SUBSET (default 12800: training images of the timed epoch,
 #   half of them searched on (100 steps) and half validated; 50000 is the paper's whole epoch,
@@ -28,7 +29,7 @@ LOG="$OUT/suite.log"
 say() { echo "[$(date -u +%H:%M:%S) +${SECONDS}s] $*" | tee -a "$LOG"; }
 left() { echo $((BUDGET - SECONDS)); }
 
-# A stage: NAME LIMIT_S COMMAND...; its stdout to $OUT/NAME.json, its stderr to $OUT/NAME.log.
+# A stage: NAME LIMIT_S COMMAND...; its stdout to $OUT/NAME.out, its stderr to $OUT/NAME.log.
 stage() {
     local name=$1 limit=$2
     shift 2
@@ -41,7 +42,7 @@ stage() {
     fi
     ((limit > remaining)) && limit=$remaining
     say "start $name (limit ${limit}s)"
-    timeout --signal=KILL "$limit" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log"
+    timeout --signal=KILL "$limit" "$@" >"$OUT/$name.out" 2>"$OUT/$name.log"
     say "end $name: exit $?"
 }
 
@@ -78,6 +79,11 @@ stage search_epoch 200 python3 -m factornas search --preset adarts --dataset cif
     --data "$DATA" --subset "$SUBSET" --epochs 1 --device cuda --no-progress \
     --out /tmp/search-epoch --overwrite
 cp /tmp/search-epoch/metrics.jsonl "$OUT/search_epoch.metrics.jsonl" 2>/dev/null
+
+# The tests that skip without CUDA: graphed = eager, learning-rate changes, re-capture, resume
+# after SIGKILL, bf16 (pytest's report in gpu_tests.out).
+stage gpu_tests 120 python3 -m pytest -q -p no:cacheprovider tests/search/test_cuda_graphs.py \
+    tests/evaluate/test_train_graphs.py
 
 stage cost_bf16 60 "${COST[@]}" --presets darts,adarts --precision bf16
 stage cost_bf16_graphs 40 "${COST[@]}" --presets darts --precision bf16 --cuda-graphs

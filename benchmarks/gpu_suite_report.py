@@ -36,6 +36,14 @@ def _json(path: Path) -> Any | None:
         return None
 
 
+def _last_line(path: Path) -> str | None:
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    except OSError:
+        return None
+    return lines[-1] if lines else None
+
+
 def _why(out: Path, stage: str) -> str:
     try:
         lines = [ln for ln in (out / f"{stage}.log").read_text().splitlines() if ln.strip()]
@@ -52,18 +60,19 @@ def collect(out: Path, subset: int) -> dict[str, Any]:
     """Every stage's numbers, or why it has none."""
     result: dict[str, Any] = {"environment": _json(out / "environment.json"), "cost": []}
     for stage, label in COST_STAGES.items():
-        report = _json(out / f"{stage}.json")
+        report = _json(out / f"{stage}.out")
         if report is None:
             result["cost"].append({"stage": stage, "variant": label, "error": _why(out, stage)})
             continue
         for row in report["presets"]:
             result["cost"].append({"stage": stage, "variant": label, **row})
-    reference = _json(out / "reference_darts.json")
+    reference = _json(out / "reference_darts.out")
     result["reference_darts"] = (
         {"step_s": statistics.median(reference["step_s"]), "peak_mb": reference["peak_mb"]}
         if reference
         else {"error": _why(out, "reference_darts")}
     )
+    result["gpu_tests"] = _last_line(out / "gpu_tests.out") or _why(out, "gpu_tests")
     record = _json(out / "search_epoch.metrics.jsonl")
     if record is None:
         result["search_epoch"] = {"error": _why(out, "search_epoch"), "subset": subset}
@@ -119,6 +128,7 @@ def render(result: dict[str, Any]) -> str:
             f"{search['full_epoch_seconds_estimate']:.0f} s, so {EPOCHS} epochs ≈ "
             f"{search['search_minutes_estimate']:.1f} min (target ≤ {TARGET_SEARCH_MIN:.0f})."
         )
+    lines += ["", f"GPU tests: {result['gpu_tests']}"]
     lines += ["", f"Target: an `adarts` step ≤ {TARGET_STEP_MS:.0f} ms.", ""]
     return "\n".join(lines)
 
