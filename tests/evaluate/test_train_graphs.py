@@ -3,6 +3,7 @@ run finishes; on a GPU (skipped without one) a graphed retraining equals an eage
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from factornas.cli import main
 from factornas.evaluate.graphed import step_key
 from factornas.evaluate.network import build_network
 from factornas.evaluate.train import retrain
 from factornas.presets.published import published_genotype
+from tests.evaluate.test_cli import TINY_TRAIN
 from tests.evaluate.test_train import TinyData, tiny_config
 
 CUDA = torch.cuda.is_available()
@@ -43,6 +46,18 @@ def test_a_bf16_retraining_on_the_cpu_finishes(tmp_path: Path) -> None:
         progress=False,
     )  # fmt: skip
     assert math.isfinite(result.last["train_loss"]) and result.last["test_top1"] >= 0
+
+
+def test_factornas_train_takes_both_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--genotype", "darts_v2", "--dataset", "synthetic", "--out", str(out)]
+    argv += ["--precision", "bf16", "--cuda-graphs", "--device", "cpu", *TINY_TRAIN]
+    argv += ["--channels", "8"]  # torch's CPU bf16 dilated-conv bug (docs/performance.md)
+    assert main(argv) == 0
+    assert capsys.readouterr().err.count("--cuda-graphs: a no-op on cpu") == 1
+    assert json.loads((out / "config.json").read_text())["config"]["precision"] == "bf16"
 
 
 def test_each_drop_path_probability_and_shape_is_its_own_graph() -> None:
