@@ -26,10 +26,14 @@ AUTOCAST_DEVICES = frozenset({"cpu", "cuda"})
 
 def autocast(device: torch.device, precision: Precision) -> AbstractContextManager[object]:
     """The context to run a forward pass in: bf16 autocast, or nothing for fp32 (and for a
-    device type without autocast, where bf16 would fail deep inside torch)."""
+    device type without autocast, where bf16 would fail deep inside torch).
+
+    Without autocast's cache of cast weights: torch requires that for a CUDA-graph capture,
+    and a forward pass uses each weight once, so the cache would save nothing anyway.
+    """
     if precision == "fp32" or device.type not in AUTOCAST_DEVICES:
         return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=False)
 
 
 def at_least_fp32(x: torch.Tensor) -> torch.Tensor:

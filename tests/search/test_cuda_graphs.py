@@ -263,3 +263,16 @@ def test_a_bf16_search_on_the_gpu_finishes(tmp_path: Path) -> None:
     assert main([*argv, "--cuda-graphs", "--out", str(out)]) == 0
     assert (out / "genotype.json").is_file()
     assert all(v.dtype == torch.float32 for v in _arch(out).values())
+
+
+@gpu
+def test_rrelu_modules_draw_fresh_noise_on_every_replay() -> None:
+    """``flat40``'s RReLU ops are ``nn.RReLU`` modules: their noise comes from the default CUDA
+    generator, which a capture registers, so replays must not repeat one noise tensor."""
+    rrelu = torch.nn.RReLU().train()
+    graphs: StepGraphs[torch.Tensor] = StepGraphs(warmup=1)
+    x = -torch.ones(4096, device="cuda")
+    graphs("k", rrelu, [x])  # eager
+    first = graphs("k", rrelu, [x]).clone()  # captured and replayed
+    second = graphs("k", rrelu, [x]).clone()  # replayed
+    assert not torch.equal(first, second)
