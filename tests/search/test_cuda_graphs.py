@@ -253,7 +253,11 @@ def test_a_graphed_search_resumes_after_sigkill_exactly(tmp_path: Path) -> None:
     process.wait()
     subprocess.run([*command, "--out", str(killed)], env=ENV, check=True, capture_output=True)
     a, b = _arch(whole), _arch(killed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    # cuDNN's backward convolutions may sum in another order from one process to the next, so
+    # a GPU run is exact up to rounding, not bit for bit (the CPU resume test is bit for bit).
+    assert all((a[k] - b[k]).abs().max().item() <= 1e-5 for k in a)
+    genotype = (whole / "genotype.json").read_text()
+    assert (killed / "genotype.json").read_text() == genotype
 
 
 @gpu
