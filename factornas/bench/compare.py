@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +49,7 @@ from factornas.bench.budgets import (
 )
 from factornas.bench.compare_worker import PROCESS_RECORD
 from factornas.bench.differences import compare_arms
+from factornas.bench.jobs import default_threads, run_jobs
 from factornas.bench.report import render_report, summary_table, write_figures
 from factornas.bench.stability import stability
 from factornas.data import cifar10, fashion_mnist
@@ -409,36 +411,39 @@ def run_compare(
     *,
     as_json: bool = False,
     log: Callable[[str], None] = lambda _: None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
-    """Run (or resume) the whole comparison into ``out``; returns what ``results.json`` holds."""
+    """Run (or resume) the whole comparison into ``out``, ``jobs`` (arm, seed) pairs at once
+    (:mod:`factornas.bench.jobs`); returns what ``results.json`` holds."""
     started = time.perf_counter()
     out = Path(out)
     arms = build_arms(settings.space, settings.baselines)
     groups = factor_groups(arms[0].space)
-    machine = describe_machine(settings.threads)
+    machine = {**describe_machine(settings.threads), "jobs": jobs}
     out.mkdir(parents=True, exist_ok=True)
     _check_same_sizes(out, settings)
     runs: dict[str, list[dict[str, Any]]] = {arm.key: [] for arm in arms}
-    total = len(arms) * settings.seeds
+    # Seed-major (an interrupted run has whole seeds), up to ``jobs`` pairs at once.
+    pairs = [(arm, seed) for seed in range(settings.seeds) for arm in arms]
+    total = len(pairs)
     done = 0
-    for seed in range(settings.seeds):  # seed-major: an interrupted run has whole seeds
-        for arm in arms:
-            done += 1
-            t0 = time.perf_counter()
-            result = run_pair(arm, seed, settings, out)
-            runs[arm.key].append(result)
-            if done == 1:  # the runs there, if any, have just been found of these sizes
-                (out / SIZES_RECORD).write_text(json.dumps(_sizes_record(settings), indent=2))
-            how = (
-                "reused"
-                if result["search"]["reused"] and result["retrain"]["reused"]
-                else f"{time.perf_counter() - t0:.0f} s"
-            )
-            log(
-                f"[{done}/{total}] {arm.key} seed {seed}: supernet val "
-                f"{result['search']['val_top1']:.1f}%, retrained test "
-                f"{result['retrain']['test_top1']:.1f}% ({how})"
-            )
+
+    def finished(index: int, result: dict[str, Any], seconds: float) -> None:
+        nonlocal done
+        done += 1
+        if done == 1:  # the runs there, if any, have just been found of these sizes
+            (out / SIZES_RECORD).write_text(json.dumps(_sizes_record(settings), indent=2))
+        arm, seed = pairs[index]
+        reused = result["search"]["reused"] and result["retrain"]["reused"]
+        log(
+            f"[{done}/{total}] {arm.key} seed {seed}: supernet val "
+            f"{result['search']['val_top1']:.1f}%, retrained test "
+            f"{result['retrain']['test_top1']:.1f}% ({'reused' if reused else f'{seconds:.0f} s'})"
+        )
+
+    tasks = [partial(run_pair, arm, seed, settings, out) for arm, seed in pairs]
+    for (arm, _), result in zip(pairs, run_jobs(tasks, jobs, finished), strict=True):
+        runs[arm.key].append(result)
     processes = [
         run[part]["process"] for rs in runs.values() for run in rs for part in ("search", "retrain")
     ]
@@ -532,7 +537,16 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory (resumes)")
     parser.add_argument("--data", type=Path, help="the dataset's folder (default: usual places)")
     parser.add_argument(
-        "--threads", type=at_least(1), default=1, help="torch threads of each run (default 1)"
+        "--threads",
+        type=at_least(1),
+        help="torch threads of each run (default 1; with --jobs N, the cores split N ways)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=at_least(1),
+        default=1,
+        help="(arm, seed) pairs run at once, each in its own processes (default 1); the "
+        "results equal --jobs 1's with the same --threads",
     )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.set_defaults(handler=run_cli, budget="full")
@@ -562,14 +576,14 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
         budget=args.budget,
         dataset=args.dataset,
         data=args.data.resolve() if args.data is not None else None,
-        threads=args.threads,
+        threads=args.threads if args.threads is not None else default_threads(args.jobs),
     )
 
 
 def run_cli(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     console = Console(stderr=args.json)
-    results = run_compare(settings, args.out, as_json=args.json, log=console.print)
+    results = run_compare(settings, args.out, as_json=args.json, log=console.print, jobs=args.jobs)
     if args.json:
         print(json.dumps(results))
         return 0

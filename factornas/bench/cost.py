@@ -40,7 +40,9 @@ from factornas.bench.arguments import at_least
 from factornas.bench.compare import describe_machine
 from factornas.errors import FactorNASError
 from factornas.presets.search import search_preset
+from factornas.runtime.cuda_graphs import UNMEASURED
 from factornas.runtime.device import pick_device
+from factornas.runtime.precision import PRECISIONS, Precision
 
 Schedule = Literal["sequential", "joint"]
 
@@ -59,6 +61,9 @@ class CostSettings:
     rounds: int = 1
     threads: int | None = None
     device: Literal["cpu", "cuda"] = "cpu"
+    cuda_graphs: bool = False
+    precision: Precision = "fp32"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if not self.presets:
@@ -122,6 +127,9 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
                 "steps": settings.steps_in_round(round_index),
                 "threads": settings.threads,
                 "device": settings.device,
+                "cuda_graphs": settings.cuda_graphs,
+                "precision": settings.precision,
+                "channels_last": settings.channels_last,
             }
             try:
                 run = _run_worker(job)
@@ -172,6 +180,7 @@ def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ops_per_step": runs[0]["ops_per_step"],
         "conv_calls_per_step": runs[0]["conv_calls_per_step"],
         "kernels_per_step": runs[0].get("kernels_per_step"),
+        "graphed": runs[0].get("graphed", False),
         "step_s_all": steps,
     }
 
@@ -228,7 +237,7 @@ def summary_table(report: dict[str, Any]) -> Table:
             step_ratio,
             f"{row['peak_mb']:.0f}",
             peak_ratio,
-            *(f"{row[key]:,}" for key in launches),
+            *("–" if row[key] is None else f"{row[key]:,}" for key in launches),
             f"{row['weights']:,}",
             f"{row['arch_parameters']:,}",
         )
@@ -276,6 +285,20 @@ def register_cost(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="where the steps run (default: the GPU if there is one)",
     )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help=f"replay the steps from CUDA graphs where the preset allows it ({UNMEASURED}; "
+        "give --warmup 3 or more so that the timed steps are replays)",
+    )
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="fp32", help=f"fp32 or bf16 ({UNMEASURED})"
+    )
+    parser.add_argument(
+        "--channels-last",
+        action="store_true",
+        help=f"the supernet and its inputs in channels-last memory format ({UNMEASURED})",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_cli)
 
@@ -292,6 +315,9 @@ def run_cli(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         threads=args.threads,
         device="cuda" if pick_device(args.device).type == "cuda" else "cpu",
+        cuda_graphs=args.cuda_graphs,
+        precision=args.precision,
+        channels_last=args.channels_last,
     )
     console = Console(stderr=True)
     report = run_cost(settings, log=console.print)

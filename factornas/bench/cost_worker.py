@@ -10,7 +10,11 @@ kernel launches of a step, and prints one JSON line on stdout.
 
 Usage (by the harness): ``python -m factornas.bench.cost_worker '<job JSON>'``, the job holding
 ``preset``, ``channels``, ``layers``, ``batch_size``, ``schedule``, ``warmup``, ``steps``,
-``threads`` (``null``: torch's default) and ``device`` (``cpu`` or ``cuda``).
+``threads`` (``null``: torch's default), ``device`` (``cpu`` or ``cuda``) and optionally
+``cuda_graphs``, ``precision`` and ``channels_last``: the step then runs as a search with
+``--cuda-graphs`` and ``--precision`` runs it (:class:`factornas.search.graphed.SearchStepper`;
+the timed steps are graph replays once each key has had its warm-up steps and its capture), on
+a channels-last supernet and inputs for ``channels_last``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from factornas.bench.worker import peak_rss_bytes, worker_main
 from factornas.presets.search import search_preset
 from factornas.runtime.device import pick_device
 from factornas.search.config import SearchConfig
+from factornas.search.graphed import SearchStepper
 from factornas.search.loop import build_network
 from factornas.search.optimizer import MultiLevelOptimizer
 
@@ -52,8 +57,10 @@ def random_batch(size: int, side: int, generator: torch.Generator) -> Batch:
     return images, torch.randint(0, CLASSES, (size,), generator=generator)
 
 
-def _to(batch: Batch, device: torch.device) -> Batch:
-    return batch[0].to(device), batch[1].to(device)
+def _to(
+    batch: Batch, device: torch.device, layout: torch.memory_format = torch.contiguous_format
+) -> Batch:
+    return batch[0].to(device, memory_format=layout), batch[1].to(device)
 
 
 def ready_to_step(
@@ -73,7 +80,7 @@ def ready_to_step(
 
 
 def launch_counts(
-    optimizer: MultiLevelOptimizer, batches: tuple[Batch, Batch], epoch: int, step: int
+    stepper: SearchStepper, batches: tuple[Batch, Batch], epoch: int, step: int
 ) -> dict[str, int]:
     """Profile one step: its ``aten::`` operator calls (nested ones included: an op that calls
     others counts once for itself and once for each), its convolutions, and on CUDA its kernel
@@ -84,7 +91,7 @@ def launch_counts(
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        optimizer.step(*batches, epoch=epoch, step=step)
+        stepper.step(*batches, epoch=epoch, step=step)
         if device.type == "cuda":
             torch.cuda.synchronize()
     events = prof.events()
@@ -109,12 +116,23 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         layers=job["layers"],
         batch_size=job["batch_size"],
         schedule=job["schedule"],
+        precision=job.get("precision", "fp32"),
     )
     optimizer, epoch = ready_to_step(config, device)
     network = optimizer.network
+    layout = torch.channels_last if job.get("channels_last") else torch.contiguous_format
+    network.to(memory_format=layout)  # type: ignore[call-overload]  # torch's stubs omit it
+    stepper = SearchStepper(
+        optimizer,
+        cuda_graphs=bool(job.get("cuda_graphs")),
+        device=device,
+        note=lambda message: print(f"note: {message}", file=sys.stderr),
+    )
     generator = torch.Generator().manual_seed(config.seed)
     side = image_size(config)
-    train, val = (_to(random_batch(config.batch_size, side, generator), device) for _ in range(2))
+    train, val = (
+        _to(random_batch(config.batch_size, side, generator), device, layout) for _ in range(2)
+    )
 
     # Everything built so far is the baseline: the supernet, the optimizers, the batches.
     start_rss = peak_rss_bytes()
@@ -126,7 +144,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        optimizer.step(train, val, epoch=epoch, step=step)
+        stepper.step(train, val, epoch=epoch, step=step)
         if cuda:
             torch.cuda.synchronize(device)
         if step >= job["warmup"]:
@@ -137,7 +155,13 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         if cuda
         else {"start_rss_bytes": start_rss, "peak_rss_bytes": peak_rss_bytes()}
     )
-    counts = launch_counts(optimizer, (train, val), epoch, job["warmup"] + job["steps"])
+    counts: dict[str, int | None] = (
+        # torch 2.13's profiler crashes (SIGSEGV) in the backward of a bf16-autocast supernet
+        # step on the CPU; the counts matter on CUDA, where the device script takes them.
+        {"ops_per_step": None, "conv_calls_per_step": None}
+        if not cuda and config.precision == "bf16"
+        else dict(launch_counts(stepper, (train, val), epoch, job["warmup"] + job["steps"]))
+    )
     return {
         "preset": job["preset"],
         "device": device.type,
@@ -148,6 +172,9 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         **peak,
         **counts,
         "threads": torch.get_num_threads(),
+        "graphed": stepper.graphed,
+        "precision": config.precision,
+        "channels_last": layout == torch.channels_last,
     }
 
 

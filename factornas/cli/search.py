@@ -15,6 +15,8 @@ from factornas.cli import configfile, loggers
 from factornas.cli.formatting import DefaultsFormatter
 from factornas.errors import FactorNASError
 from factornas.presets.search import SEARCH_PRESETS
+from factornas.runtime.cuda_graphs import UNMEASURED
+from factornas.runtime.precision import PRECISIONS
 from factornas.search.config import FrozenSpec, LevelConfig, SearchConfig
 from factornas.space.genotype import node_name
 
@@ -85,6 +87,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: none)",
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32 (default) or bf16 autocast; architecture weights, losses and optimizer "
+        f"states stay fp32 ({UNMEASURED} for bf16)",
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help=f"replay each step from a CUDA graph ({UNMEASURED}; a no-op on CPU, and some "
+        "searches step eagerly: docs/performance.md)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     configfile.add_arguments(parser, "preset")
@@ -128,6 +143,7 @@ def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConf
         "arch_warmup_epochs": args.warmup,
         "eval_batches": args.eval_batches,
         "checkpoint_every": args.checkpoint_every,
+        "precision": args.precision,
     }
     changes: dict[str, Any] = {k: v for k, v in updates.items() if v is not None}
     for field, lr in (("weights_optimizer", args.lr), ("arch_optimizer", args.arch_lr)):
@@ -165,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             show_progress=not args.no_progress,
             on_epoch=on_epoch,
+            cuda_graphs=args.cuda_graphs,
         )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, rank 0 reports for everyone

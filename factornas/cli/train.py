@@ -19,7 +19,9 @@ from factornas.evaluate.source import load_genotype
 from factornas.evaluate.train import retrain
 from factornas.presets.published import PUBLISHED
 from factornas.presets.retrain import RETRAIN_RECIPES, network_preset
+from factornas.runtime.cuda_graphs import UNMEASURED
 from factornas.runtime.device import pick_device
+from factornas.runtime.precision import PRECISIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--workers", type=int, default=4, help="ImageNet decoding processes")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=f"fp32 (default) or bf16 autocast; losses and optimizer states stay fp32 "
+        f"({UNMEASURED} for bf16)",
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help=f"replay each training step from a CUDA graph ({UNMEASURED}; a no-op on CPU)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     configfile.add_arguments(parser, "recipe")
@@ -112,7 +126,12 @@ def config_from_args(
         "test_subset": args.test_subset,
     }
     raw["data"].update({k: v for k, v in data_updates.items() if v is not None})
-    updates = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
+    updates = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "precision": args.precision,
+    }
     raw.update({k: v for k, v in updates.items() if v is not None})
     if args.lr is not None:
         raw["optimizer"]["lr"] = args.lr
@@ -147,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
             on_epoch=on_epoch,
+            cuda_graphs=args.cuda_graphs,
         )
     if result.resumed_from_epoch:
         console.print(f"resumed after epoch {result.resumed_from_epoch}")

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from factornas.runtime.precision import Precision
+
 NetworkKind = Literal["cifar", "imagenet"]
 
 
@@ -122,6 +124,11 @@ class RetrainConfig(BaseModel):
     auxiliary_weight: float = Field(default=0.4, ge=0, description="weight of the auxiliary loss")
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     seed: int = 0
+    precision: Precision = Field(
+        default="fp32",
+        description="fp32, or bf16 autocast of the forward pass (losses and optimizer states "
+        "stay fp32); bf16 is not yet measured on a GPU",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RetrainConfig:

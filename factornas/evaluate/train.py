@@ -24,13 +24,16 @@ from torch.nn import functional as F
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.cost import count_parameters
+from factornas.evaluate.graphed import Outputs, retrain_graphs, step_key
 from factornas.evaluate.network import EvalNetwork, build_network
 from factornas.evaluate.schedule import drop_path_probability, learning_rate
 from factornas.runtime import optim
 from factornas.runtime.checkpoint import load_checkpoint, save_checkpoint
+from factornas.runtime.cuda_graphs import StepGraphs
 from factornas.runtime.device import pick_device
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
+from factornas.runtime.precision import Precision, at_least_fp32, autocast
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, prepare_run_dir
@@ -118,8 +121,10 @@ def train_epoch(
     progress: Progress,
     task: TaskID,
     refresh_every: int = REFRESH_EVERY,
+    graphs: StepGraphs[Outputs] | None = None,
 ) -> dict[str, float]:
-    """One pass over the training batches; returns mean loss and top-1/top-5 (%).
+    """One pass over the training batches; returns mean loss and top-1/top-5 (%). With
+    ``graphs`` (:mod:`factornas.evaluate.graphed`) the steps replay from CUDA graphs.
 
     A step reads nothing on the host. Every ``refresh_every`` steps and at the end, the running
     sums are read once, for the progress bar and to stop on a diverged loss: the sum of the
@@ -128,13 +133,24 @@ def train_epoch(
     model.train()
     meter = _Meter(next(model.parameters()).device)
     params = list(model.parameters())
-    progress.reset(task, total=data.steps_per_epoch)
-    for step, (images, labels) in enumerate(data.train_batches(epoch, generator)):
-        logits, aux = model(images)
-        loss = _loss(config, logits, aux, labels)
+
+    def train_step(images: torch.Tensor, labels: torch.Tensor) -> Outputs:
+        with autocast(images.device, config.precision):
+            logits, aux = model(images)
+        logits = at_least_fp32(logits)
+        loss = _loss(config, logits, None if aux is None else at_least_fp32(aux), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optim.step(optimizer, params, config.grad_clip)
+        return loss.detach(), logits.detach()
+
+    progress.reset(task, total=data.steps_per_epoch)
+    for step, (images, labels) in enumerate(data.train_batches(epoch, generator)):
+        if graphs is None:
+            loss, logits = train_step(images, labels)
+        else:  # replayed: consumed (queued) by the meter before the next step overwrites them
+            key = step_key(model, images, labels)
+            loss, logits = graphs(key, train_step, [images, labels])
         meter.update(loss, logits, labels)
         progress.advance(task)
         if (step + 1) % refresh_every == 0 or step + 1 == data.steps_per_epoch:
@@ -149,12 +165,17 @@ def train_epoch(
 
 
 @torch.no_grad()
-def evaluate(model: EvalNetwork, batches: Iterator[Batch]) -> dict[str, float]:
-    """Plain cross-entropy and top-1/top-5 (%) in eval mode (no auxiliary head, no drop path)."""
+def evaluate(
+    model: EvalNetwork, batches: Iterator[Batch], precision: Precision = "fp32"
+) -> dict[str, float]:
+    """Plain cross-entropy and top-1/top-5 (%) in eval mode (no auxiliary head, no drop path),
+    the forward in ``precision``."""
     model.eval()
     meter = _Meter(next(model.parameters()).device)
     for images, labels in batches:
-        logits, _ = model(images)
+        with autocast(images.device, precision):
+            logits, _ = model(images)
+        logits = at_least_fp32(logits)
         meter.update(F.cross_entropy(logits, labels), logits, labels)
     return meter.result()
 
@@ -169,11 +190,6 @@ def _check_data(config: RetrainConfig, data: RetrainData) -> None:
         )
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
 def retrain(
     genotype: Genotype,
     config: RetrainConfig,
@@ -184,12 +200,14 @@ def retrain(
     overwrite: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    cuda_graphs: bool = False,
 ) -> RetrainResult:
     """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``;
     ``on_epoch`` (a logger) sees each epoch's record after ``metrics.jsonl`` does.
 
     The same call on the same ``out`` resumes after the last finished epoch; a finished run
-    or a checkpoint of another configuration is refused unless ``overwrite``.
+    or a checkpoint of another configuration is refused unless ``overwrite``. ``cuda_graphs``
+    replays the training steps from CUDA graphs (a no-op, said once, off CUDA).
     """
     _check_data(config, data)
     device = device if isinstance(device, torch.device) else pick_device(device)
@@ -199,7 +217,7 @@ def retrain(
         overwrite=overwrite,
     )
     try:
-        return _retrain_in(run, genotype, config, data, device, progress, on_epoch)
+        return _retrain_in(run, genotype, config, data, device, progress, on_epoch, cuda_graphs)
     except BaseException:
         run.abandon()  # a run that fails before its first checkpoint leaves nothing behind
         raise
@@ -215,6 +233,7 @@ def _retrain_in(
     device: torch.device,
     progress: bool,
     on_epoch: Callable[[dict[str, Any]], None] | None,
+    cuda_graphs: bool,
 ) -> RetrainResult:
     seed_everything(config.seed)
     model = build_network(genotype, config.network).to(device)
@@ -237,6 +256,7 @@ def _retrain_in(
         generator.set_state(state["augment_rng"])
         restore_rng_state(state["rng"])
         start_epoch, best = int(state["epoch"]), float(state["best_test_top1"])
+    graphs = retrain_graphs(cuda_graphs, device, optimizer)
     metrics = MetricsLog(run.metrics_path, keep_epochs_below=start_epoch)
     params = count_parameters(model)
 
@@ -251,10 +271,12 @@ def _retrain_in(
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             lr = learning_rate(config.schedule, config.optimizer.lr, epoch, config.epochs)
-            _set_lr(optimizer, lr)
+            optim.set_lr(optimizer, lr)
             model.drop_path_prob = drop_path_probability(config.drop_path, epoch, config.epochs)
-            train = train_epoch(model, data, optimizer, config, epoch, generator, bars, steps_task)
-            test = evaluate(model, data.test_batches())
+            train = train_epoch(
+                model, data, optimizer, config, epoch, generator, bars, steps_task, graphs=graphs
+            )
+            test = evaluate(model, data.test_batches(), config.precision)
             best = max(best, test["top1"])
             last = {
                 "epoch": epoch,

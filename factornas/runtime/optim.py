@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
@@ -22,6 +23,8 @@ from torch import nn
 FUSED_DEVICES = frozenset({"cpu", "cuda"})
 #: ``clip_grad_norm_``'s guard against a zero norm, kept for identical clipping.
 _CLIP_EPS = 1e-6
+#: The learning-rate tensors of the optimizers :func:`make_capturable` prepared, per group.
+_DEVICE_LR: WeakKeyDictionary[torch.optim.Optimizer, list[torch.Tensor]] = WeakKeyDictionary()
 
 
 def implementation(params: Iterable[nn.Parameter]) -> dict[str, bool | None]:
@@ -89,3 +92,41 @@ def step(
         optimizer.step()
     finally:
         del optimizer.grad_scale  # type: ignore[attr-defined]
+
+
+def make_capturable(optimizer: torch.optim.Optimizer) -> None:
+    """Prepare a fused optimizer on a CUDA device for CUDA-graph capture of its step.
+
+    Each group's learning rate becomes a float32 device tensor that :func:`set_lr` changes in
+    place, so a captured step reads the current rate on every replay (a Python number would be
+    frozen into the graph at capture); Adam's groups get ``capturable=True``. Loading a
+    checkpoint replaces the groups' entries with the saved ones, so a hook puts both back
+    after every load (the rate itself is a function of the epoch, set before each epoch).
+    """
+    tensors = [
+        torch.tensor(float(group["lr"]), dtype=torch.float32, device=group["params"][0].device)
+        for group in optimizer.param_groups
+    ]
+    _DEVICE_LR[optimizer] = tensors
+
+    def restore(opt: torch.optim.Optimizer) -> None:
+        for group, lr in zip(opt.param_groups, tensors, strict=True):
+            lr.fill_(float(group["lr"]))
+            group["lr"] = lr
+            if "capturable" in group:
+                group["capturable"] = True
+
+    restore(optimizer)
+    optimizer.register_load_state_dict_post_hook(restore)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate: in place in the device tensors of a
+    :func:`make_capturable` optimizer (a captured step reads them), as a number otherwise."""
+    tensors = _DEVICE_LR.get(optimizer)
+    for index, group in enumerate(optimizer.param_groups):
+        if tensors is None:
+            group["lr"] = lr
+        else:
+            tensors[index].fill_(lr)
+            group["lr"] = tensors[index]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from factornas.runtime.precision import Precision
 from factornas.space.config import SearchSpace
 
 DatasetName = Literal["cifar10", "fashion-mnist", "synthetic", "imagenet"]
@@ -148,6 +149,11 @@ class SearchConfig(BaseModel):
     checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0: epochs)")
     eval_batches: int | None = Field(
         None, gt=0, description="validation batches scored per epoch (None: the whole split)"
+    )
+    precision: Precision = Field(
+        "fp32",
+        description="fp32, or bf16 autocast of the network's forward (architecture weights, "
+        "losses and optimizer states stay fp32); bf16 is not yet measured on a GPU",
     )
 
     @model_validator(mode="after")

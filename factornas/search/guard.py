@@ -13,7 +13,7 @@ the last one saved before that step.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -43,15 +43,20 @@ class FiniteGuard:
         self,
         device: torch.device,
         weights: Sequence[torch.nn.Parameter] = (),
-        buffers: Sequence[torch.Tensor] = (),
+        buffers: Sequence[torch.Tensor] | Callable[[], Iterable[torch.Tensor]] = (),
     ) -> None:
         """Watch the gradients of ``weights`` and the floating ``buffers`` (batch-norm running
         statistics overflow while the training-mode losses, which use batch statistics, stay
-        finite)."""
+        finite). ``buffers`` may be a function returning them, read at every step: a module
+        may replace its buffers (grouped cells rebind BN statistics as views of one tensor)."""
         self.weights = list(weights)
-        self.buffers = [b for b in buffers if b.is_floating_point()]
+        self._buffers = buffers
         # (epoch, step, index into WATCHED) of the first non-finite step, -1 while none.
         self.first = torch.full((3,), _UNSET, dtype=torch.long, device=device)
+
+    def buffers(self) -> Iterable[torch.Tensor]:
+        """The watched buffers as they are now."""
+        return self._buffers() if callable(self._buffers) else self._buffers
 
     def observe(
         self,
@@ -68,7 +73,7 @@ class FiniteGuard:
             train_loss,
             _largest(grads, device),
             0.0 if val_loss is None else val_loss,
-            _largest(self.buffers, device),
+            _largest([b for b in self.buffers() if b.is_floating_point()], device),
         ]
         bad = ~torch.isfinite(torch.stack([_scalar(v, device) for v in values]))
         here = torch.stack(

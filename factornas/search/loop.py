@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,12 +35,14 @@ from factornas.runtime.distributed import (
 )
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
+from factornas.runtime.precision import forward_fp32_out
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import ARCH_WEIGHTS, GENOTYPE, RunDir, RunDirError, prepare_run_dir
 from factornas.search.config import SearchConfig
 from factornas.search.data import build_search_data
 from factornas.search.freeze import apply_frozen_levels
+from factornas.search.graphed import SearchStepper
 from factornas.search.guard import FiniteGuard
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.space.derive import derive_genotype, has_skip_connect
@@ -122,9 +125,11 @@ class Search:
         device: str | None = None,
         show_progress: bool = True,
         on_epoch: EpochHook | None = None,
+        cuda_graphs: bool = False,
     ) -> None:
         self.config = config
         self.on_epoch = on_epoch
+        self.cuda_graphs = cuda_graphs
         self.device = pick_device(device)
         self.dist: DistContext = init_distributed(self.device)
         self.run: RunDir = self._open_run_dir(Path(out), overwrite)
@@ -148,11 +153,23 @@ class Search:
             self.network, config, reduce_grads=lambda g: average_tensors(g, self.dist)
         )
         self.augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.guard = FiniteGuard(self.device, self.optimizer.weights, list(self.network.buffers()))
+        self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
         self.epoch = 0
         self.step = 0
         if self.run.resuming:
             self._restore()
+        self.stepper = SearchStepper(
+            self.optimizer,
+            cuda_graphs=self.cuda_graphs,
+            device=self.device,
+            world_size=self.dist.world_size,
+            note=self._note,
+        )
+
+    def _note(self, message: str) -> None:
+        """A one-line note on stderr, from rank 0."""
+        if self.dist.is_main:
+            print(f"note: {message}", file=sys.stderr)
 
     def _open_run_dir(self, out: Path, overwrite: bool) -> RunDir:
         """Rank 0 alone inspects and prepares ``out`` (clearing it for ``overwrite``), then
@@ -256,7 +273,7 @@ class Search:
         for x, y in self.data.train_batches(self.epoch, self.step, self.augment_rng):
             t0 = time.perf_counter()
             val = self.data.next_val_batch(self.augment_rng)
-            stats = self.optimizer.step((x, y), val, self.epoch, self.step)
+            stats = self.stepper.step((x, y), val, self.epoch, self.step)
             self.guard.observe(self.epoch, self.step, stats.train_loss, stats.val_loss)
             step_times.append(time.perf_counter() - t0)
             sums.add([stats.train_loss * stats.train_count, stats.train_correct])
@@ -303,7 +320,7 @@ class Search:
         count = 0
         with torch.no_grad():
             for x, y in self.data.eval_batches(self.config.eval_batches):
-                logits = self.network(x)
+                logits = forward_fp32_out(self.network, x, self.config.precision)
                 loss = F.cross_entropy(logits, y, reduction="sum")
                 sums.add([loss, (logits.argmax(1) == y).sum()])
                 count += y.numel()
@@ -345,9 +362,12 @@ def run_search(
     device: str | None = None,
     show_progress: bool = True,
     on_epoch: EpochHook | None = None,
+    cuda_graphs: bool = False,
 ) -> SearchResult:
     """Run (or resume) a search into ``out`` and return its genotype; ``on_epoch`` (a
-    logger) sees each epoch's record after ``metrics.jsonl`` does.
+    logger) sees each epoch's record after ``metrics.jsonl`` does. ``cuda_graphs`` replays
+    the steps from CUDA graphs where the search allows it (:mod:`factornas.search.graphed`;
+    a no-op, said once, elsewhere).
 
     Under ``torchrun`` the search joins the process group and leaves it before returning or
     raising (unless the caller had joined it already).
@@ -360,6 +380,7 @@ def run_search(
             device=device,
             show_progress=show_progress,
             on_epoch=on_epoch,
+            cuda_graphs=cuda_graphs,
         )
         try:
             return search.run_search()

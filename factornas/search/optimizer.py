@@ -40,6 +40,7 @@ from torch.nn import functional as F
 
 from factornas.kernels.allocator import keep_freed_memory
 from factornas.runtime import optim
+from factornas.runtime.precision import forward_fp32_out
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -153,14 +154,11 @@ class MultiLevelOptimizer:
     def set_epoch(self, epoch: int) -> None:
         """Apply every optimizer's learning rate for ``epoch``."""
         epochs = self.config.epochs
-        lr = scheduled_lr(self.config.weights_optimizer, epoch, epochs)
-        for group in self.weight_optimizer.param_groups:
-            group["lr"] = lr
+        weights_lr = scheduled_lr(self.config.weights_optimizer, epoch, epochs)
+        optim.set_lr(self.weight_optimizer, weights_lr)
         for level in self.levels:
             assert level.config.optimizer is not None
-            level_lr = scheduled_lr(level.config.optimizer, epoch, epochs)
-            for group in level.optimizer.param_groups:
-                group["lr"] = level_lr
+            optim.set_lr(level.optimizer, scheduled_lr(level.config.optimizer, epoch, epochs))
 
     @property
     def weight_lr(self) -> float:
@@ -171,7 +169,7 @@ class MultiLevelOptimizer:
         """ω on ``train``, then the active architecture levels on ``val``."""
         x, y = train
         with _constant(self.network.arch_parameters()):
-            logits = self.network(x)
+            logits = self._logits(x)
         loss = F.cross_entropy(logits, y)
         _assign(self.weights, self.reduce_grads(list(torch.autograd.grad(loss, self.weights))))
         optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
@@ -187,13 +185,17 @@ class MultiLevelOptimizer:
                 val_loss = self._arch_step(active, train, val)
         return StepStats(loss.detach(), correct, y.numel(), val_loss, len(active))
 
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's float32 logits, its forward in the configured precision."""
+        return forward_fp32_out(self.network, x, self.config.precision)
+
     def _arch_step(self, levels: list[ArchLevel], train: Batch, val: Batch) -> torch.Tensor:
         params = [p for level in levels for p in level.params]
         if self.config.order == "first":
             x, y = val
             stepping = {id(p) for p in params}
             with _constant(p for p in self.network.parameters() if id(p) not in stepping):
-                logits = self.network(x)
+                logits = self._logits(x)
             loss = F.cross_entropy(logits, y)
             grads = list(torch.autograd.grad(loss, params))
             value = loss.detach()
@@ -228,13 +230,13 @@ class MultiLevelOptimizer:
         xt, yt = train
         xv, yv = val
         backup = [p.detach().clone() for p in self.weights]
-        train_grads = torch.autograd.grad(F.cross_entropy(self.network(xt), yt), self.weights)
+        train_grads = torch.autograd.grad(F.cross_entropy(self._logits(xt), yt), self.weights)
         direction = self.reduce_grads(self._virtual_step_direction(list(train_grads)))
         try:
             with torch.no_grad():
                 for p, d in zip(self.weights, direction, strict=True):
                     p.sub_(xi * d)
-            val_loss = F.cross_entropy(self.network(xv), yv)
+            val_loss = F.cross_entropy(self._logits(xv), yv)
             grads = torch.autograd.grad(val_loss, [*arch, *self.weights])
             d_arch, v = list(grads[: len(arch)]), list(grads[len(arch) :])
             v = self.reduce_grads(v)
@@ -246,7 +248,7 @@ class MultiLevelOptimizer:
                 with torch.no_grad():
                     for p, b, g in zip(self.weights, backup, v, strict=True):
                         p.copy_(b + sign * eps * g)
-                loss = F.cross_entropy(self.network(xt), yt)
+                loss = F.cross_entropy(self._logits(xt), yt)
                 hessian.append(torch.autograd.grad(loss, arch))
         finally:
             with torch.no_grad():
