@@ -215,6 +215,7 @@ def retrain(
         out,
         {"config": config.model_dump(mode="json"), "genotype": genotype.model_dump(mode="json")},
         overwrite=overwrite,
+        normalize=_current_run,
     )
     try:
         return _retrain_in(run, genotype, config, data, device, progress, on_epoch, cuda_graphs)
@@ -223,6 +224,13 @@ def retrain(
         raise
     finally:
         run.release()
+
+
+def _current_run(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved retraining's config as this version writes it (new settings at their
+    defaults), so a run of an earlier version resumes."""
+    config = RetrainConfig.model_validate(saved["config"]).model_dump(mode="json")
+    return {**saved, "config": config}
 
 
 def _retrain_in(

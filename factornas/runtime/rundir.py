@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,13 @@ def is_finished(root: str | Path) -> bool:
     return path.exists() and bool(_read_object(path).get("finished"))
 
 
-def prepare_run_dir(root: str | Path, config: dict[str, Any], *, overwrite: bool = False) -> RunDir:
+def prepare_run_dir(
+    root: str | Path,
+    config: dict[str, Any],
+    *,
+    overwrite: bool = False,
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> RunDir:
     """Create or reopen ``root`` for a run of ``config``.
 
     * empty or new directory → a fresh run; ``config.json`` is written;
@@ -145,7 +152,7 @@ def prepare_run_dir(root: str | Path, config: dict[str, Any], *, overwrite: bool
             f"cannot use {root} as a run directory ({error.strerror}): choose another --out"
         ) from None
     try:
-        resuming = _inspect(root, config, overwrite)
+        resuming = _inspect(root, config, overwrite, normalize)
     except BaseException:
         RunDir(root, False, lock, created)._release_and_prune()
         raise
@@ -161,8 +168,15 @@ def prepare_run_dir(root: str | Path, config: dict[str, Any], *, overwrite: bool
     return run
 
 
-def _inspect(root: Path, config: dict[str, Any], overwrite: bool) -> bool:
-    """Whether the run in ``root`` resumes; clears it first for ``overwrite``."""
+def _inspect(
+    root: Path,
+    config: dict[str, Any],
+    overwrite: bool,
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> bool:
+    """Whether the run in ``root`` resumes; clears it first for ``overwrite``. ``normalize``
+    brings a saved config up to date before the comparison (a setting added since it was
+    written takes its default), so a run of an earlier version still resumes."""
     if overwrite:
         for name in OUTPUTS:
             (root / name).unlink(missing_ok=True)
@@ -175,6 +189,11 @@ def _inspect(root: Path, config: dict[str, Any], overwrite: bool) -> bool:
     if not (root / CHECKPOINT).exists():
         return False
     saved = _read_object(root / CONFIG) if (root / CONFIG).exists() else None
+    if saved is not None and normalize is not None:
+        try:
+            saved = normalize(saved)
+        except Exception:  # a config this version cannot read is another config
+            saved = None
     if saved != json.loads(json.dumps(config)):
         raise RunDirError(
             f"{root} holds a checkpoint of a different configuration: use the same flags "

@@ -179,7 +179,12 @@ class Search:
         outcome, error, run = refused, None, None
         if self.dist.is_main:
             try:
-                run = prepare_run_dir(out, self.config.model_dump(mode="json"), overwrite=overwrite)
+                run = prepare_run_dir(
+                    out,
+                    self.config.model_dump(mode="json"),
+                    overwrite=overwrite,
+                    normalize=_current_config,
+                )
                 outcome = int(run.resuming)
             except (FactorNASError, OSError) as refusal:
                 error = refusal
@@ -352,6 +357,11 @@ class Search:
             )
         epochs = read_metrics(self.run.metrics_path) if self.dist.is_main else []
         return SearchResult(genotype, self.run.root, skip, epochs)
+
+
+def _current_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved search config as this version writes it (new settings at their defaults)."""
+    return SearchConfig.model_validate(saved).model_dump(mode="json")
 
 
 def run_search(

@@ -122,3 +122,25 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "holds a checkpoint of a different configuration" in result.stderr
+
+
+def test_a_run_written_before_a_setting_existed_still_resumes(tmp_path: Path) -> None:
+    """A config.json without a setting added since (here ``precision``) is read with that
+    setting's default, so the run resumes instead of being refused as another config."""
+    from factornas.presets.search import search_preset
+    from factornas.runtime.rundir import RunDirError, prepare_run_dir
+    from factornas.search.loop import _current_config
+
+    config = search_preset("darts").model_dump(mode="json")
+    run = prepare_run_dir(tmp_path / "run", config, normalize=_current_config)
+    run.release()
+    assert "precision" in config
+    older = {k: v for k, v in config.items() if k != "precision"}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(older))
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
+    again = prepare_run_dir(tmp_path / "run", config, normalize=_current_config)
+    assert again.resuming
+    again.release()
+    changed = {**config, "epochs": config["epochs"] + 1}
+    with pytest.raises(RunDirError, match="different configuration"):
+        prepare_run_dir(tmp_path / "run", changed, normalize=_current_config)
