@@ -48,23 +48,40 @@ def run_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tenso
     return runner(edges, x, weights)
 
 
-def weighted_sum(terms: Iterable[tuple[Edges, Tensor | None]], count: int) -> Tensor:
-    """``Σ w[e] · y_e`` per edge as ``(N, k, C, ...)``; ``w`` is ``(k,)`` or None (weight 1).
+class WeightedSum:
+    """``Σ w · y`` per edge, accumulated as the terms come, as ``(N, k, C, ...)``; ``w`` holds
+    one weight per edge shaped ``(1, k, 1, ...)`` (:func:`columns`), or is None for weight 1.
 
-    Weighted terms accumulate in place into the first product, which nothing else holds.
+    A term is added as soon as it exists, so an op's output is freed once added (nothing else
+    holds it when its weight is a constant), and weighted terms accumulate in place into the
+    first product, which nothing else holds.
     """
-    total: Tensor | None = None
-    for y, w in terms:
-        y5 = y.split()
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.total: Tensor | None = None
+
+    def add(self, y: Edges, w: Tensor | None) -> None:
+        y5, total = y.split(), self.total
         if w is None:
-            total = y5 if total is None else total + y5
-            continue
-        w5 = w if w.dim() == y5.dim() else w.view(1, count, *(1,) * (y5.dim() - 2))
-        total = y5 * w5 if total is None else total.addcmul_(y5, w5)
-    assert total is not None
-    if total.shape[1] != count:  # every term was one tensor shared by the edges
-        total = total.expand(total.shape[0], count, *total.shape[2:])
-    return total
+            self.total = y5 if total is None else total + y5
+        else:
+            self.total = y5 * w if total is None else total.addcmul_(y5, w)
+
+    def result(self) -> Tensor:
+        total = self.total
+        assert total is not None
+        if total.shape[1] != self.count:  # every term was one tensor shared by the edges
+            total = total.expand(total.shape[0], self.count, *total.shape[2:])
+        return total
+
+
+def weighted_sum(terms: Iterable[tuple[Edges, Tensor | None]], count: int) -> Tensor:
+    """:class:`WeightedSum` of ``terms``."""
+    total = WeightedSum(count)
+    for y, w in terms:
+        total.add(y, w)
+    return total.result()
 
 
 def _as_edges(total: Tensor, count: int) -> Edges:
@@ -121,14 +138,14 @@ def _variants(
         return run_stacked([m[0] for m in modules], h)
     dims = h.data.dim() + 1
     scales = {name: columns(w, dims) for name, w in weights.items() if name in dict(combos[0])}
-    terms = []
+    total = WeightedSum(h.count)
     for index, combo in enumerate(combos):
         scale: Tensor | None = None
         for name, i in combo:
             if name in scales:
                 scale = scales[name][i] if scale is None else scale * scales[name][i]
-        terms.append((run_stacked([m[index] for m in modules], h), scale))
-    return _as_edges(weighted_sum(terms, h.count), h.count)
+        total.add(run_stacked([m[index] for m in modules], h), scale)
+    return _as_edges(total.result(), h.count)
 
 
 def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tensor]) -> Tensor:
@@ -143,11 +160,10 @@ def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str,
     op_scales = None if op_weights is None else columns(op_weights, x.dim() + 1)
     shared = Edges(x, count, shared=True)
     cache: dict[tuple[str, ...], Edges] = {}
-    outputs: list[Edges] = []
-    scales: list[Tensor | None] = []
+    total = WeightedSum(count)
     final_norms = _FinalNorms()
     for plan, (index, inputs, combos, _, output_mixtures) in enumerate(first.plans):
-        scales.append(None if op_scales is None else op_scales[index])
+        scale = None if op_scales is None else op_scales[index]
         h, key = shared, cast(tuple[str, ...], ())
         for factor in inputs:
             key = (*key, factor.name)
@@ -157,8 +173,7 @@ def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str,
             h = cache[key]
         if len(combos) == 1 and not output_mixtures:
             chains = [layers(cast(nn.ModuleList, e.plans[plan][3])[0]) for e in mixed]
-            if final_norms.defer(plan, chains, h):
-                outputs.append(h)  # replaced by the op's output once the norms have run
+            if final_norms.defer(scale, chains, h):
                 continue
         y = _variants(mixed, plan, combos, h, weights)
         for name in output_mixtures:
@@ -167,12 +182,12 @@ def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str,
                 for e in mixed
             ]
             y = mix_factor(first.factor(name), y, weights.get(name), candidates)
-        outputs.append(y)
-    final_norms.run(outputs, count)
-    if not outputs:  # every op is the zero op
+        total.add(y, scale)
+    final_norms.run(total)
+    if total.total is None:  # every op is the zero op
         zero = x[:, :, :: first.stride, :: first.stride].mul(0.0)
         return zero.unsqueeze(1).expand(zero.shape[0], count, *zero.shape[1:])
-    return weighted_sum(zip(outputs, scales, strict=True), count)
+    return total.result()
 
 
 class _FinalNorms:
@@ -184,11 +199,12 @@ class _FinalNorms:
     """
 
     def __init__(self) -> None:
-        #: Per norm setting: the deferred ops' plan indices, their norms (every edge's) and
-        #: their outputs so far, edge-stacked.
-        self.pending: dict[tuple, tuple[list[int], list[nn.BatchNorm2d], list[Tensor]]] = {}
+        #: Per norm setting: the deferred ops' weights, their norms (every edge's) and their
+        #: outputs so far, edge-stacked.
+        self.pending: dict[tuple, tuple[list[Tensor | None], list[nn.BatchNorm2d], list[Tensor]]]
+        self.pending = {}
 
-    def defer(self, plan: int, chains: Sequence[Sequence[nn.Module]], h: Edges) -> bool:
+    def defer(self, scale: Tensor | None, chains: Sequence[Sequence[nn.Module]], h: Edges) -> bool:
         """Run every layer but a final batch norm now; False (nothing run) for other ops."""
         settings = norm_settings(chains[0][-1])
         if settings is None or any(
@@ -196,22 +212,22 @@ class _FinalNorms:
         ):
             return False
         body = run_layers([c[:-1] for c in chains], h).stacked()
-        plans, norms, bodies = self.pending.setdefault(settings, ([], [], []))
-        plans.append(plan)
+        scales, norms, bodies = self.pending.setdefault(settings, ([], [], []))
+        scales.append(scale)
         norms.extend(cast(nn.BatchNorm2d, c[-1]) for c in chains)
         bodies.append(body)
         return True
 
-    def run(self, outputs: list[Edges], count: int) -> None:
-        """Normalize the deferred ops and put their outputs in place. The bodies are released
-        as soon as they are joined: only the joined copy (which BN saves) stays."""
-        for plans, norms, bodies in self.pending.values():
+    def run(self, total: WeightedSum) -> None:
+        """Normalize the deferred ops and add them to ``total``. The bodies are released as
+        soon as they are joined: only the joined copy (which BN saves) stays."""
+        for scales, norms, bodies in self.pending.values():
             sizes = [body.shape[1] for body in bodies]
             joined = bodies[0] if len(bodies) == 1 else torch.cat(bodies, dim=1)
             bodies.clear()
             pieces = batch_norm(norms, joined).split_with_sizes(sizes, dim=1)
-            for plan, piece in zip(plans, pieces, strict=True):
-                outputs[plan] = Edges(piece, count, shared=False)
+            for scale, piece in zip(scales, pieces, strict=True):
+                total.add(Edges(piece, total.count, shared=False), scale)
         self.pending.clear()
 
 
