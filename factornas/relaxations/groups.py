@@ -1,0 +1,82 @@
+"""Each searched group's relaxation and stabilizers, with their schedules' current values.
+
+:class:`~factornas.supernet.arch.ArchitectureParameters` holds one :class:`GroupRelaxations`;
+a group without an entry is relaxed by a plain softmax, so a supernet built without a search
+config (tests, notebooks) behaves as DARTS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from factornas.relaxations.base import Relaxation
+from factornas.relaxations.softmax import Softmax
+from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig, beta_loss, smooth
+
+
+@dataclass
+class GroupRelaxation:
+    """One group's relaxation and optional stabilizers."""
+
+    relaxation: Relaxation
+    smoothing: SmoothingConfig | None = None
+    beta: BetaRegConfig | None = None
+
+
+class GroupRelaxations:
+    """Group name → :class:`GroupRelaxation`, plus the epoch's schedule values."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, GroupRelaxation] = {}
+        self._default = GroupRelaxation(Softmax())
+        self.epoch, self.epochs = 0, 1
+        #: True during the weight step: smoothing perturbs the weights only then (SDARTS).
+        self.perturbing = False
+
+    def set(self, group: str, settings: GroupRelaxation) -> None:
+        self.groups[group] = settings
+        settings.relaxation.set_epoch(self.epoch, self.epochs)
+
+    def __getitem__(self, group: str) -> GroupRelaxation:
+        return self.groups.get(group, self._default)
+
+    def set_epoch(self, epoch: int, epochs: int) -> None:
+        """Move every schedule to ``epoch`` (pure functions of it: nothing to checkpoint)."""
+        self.epoch, self.epochs = epoch, epochs
+        for settings in self.groups.values():
+            settings.relaxation.set_epoch(epoch, epochs)
+
+    def weights(self, group: str, param: torch.Tensor, training: bool) -> torch.Tensor:
+        settings = self[group]
+        w = settings.relaxation.weights(param, training)
+        if self.perturbing and training and settings.smoothing is not None:
+            w = smooth(w, settings.smoothing.epsilon(self.epoch, self.epochs))
+        return w
+
+    def strengths(self, group: str, param: torch.Tensor) -> torch.Tensor:
+        return self[group].relaxation.strengths(param)
+
+    def loss(self, group: str, param: torch.Tensor) -> torch.Tensor | None:
+        """The group's terms of the validation loss for one cell type's ``param``."""
+        settings = self[group]
+        total = settings.relaxation.loss(param)
+        if settings.beta is not None:
+            term = settings.beta.weight(self.epoch, self.epochs) * beta_loss(param)
+            total = term if total is None else total + term
+        return total
+
+    def record(self) -> dict[str, dict[str, Any]]:
+        """Per group with a non-default setting: its relaxation and schedule values."""
+        out: dict[str, dict[str, Any]] = {}
+        for group, settings in self.groups.items():
+            entry: dict[str, Any] = {"relaxation": settings.relaxation.name}
+            entry.update(settings.relaxation.record())
+            if settings.smoothing is not None:
+                entry["smoothing_epsilon"] = settings.smoothing.epsilon(self.epoch, self.epochs)
+            if settings.beta is not None:
+                entry["beta_weight"] = settings.beta.weight(self.epoch, self.epochs)
+            out[group] = entry
+        return out
