@@ -75,4 +75,5 @@ def linear(start: float, end: float, epoch: int, epochs: int) -> float:
     """``start`` at epoch 0 to ``end`` at the last epoch, linearly (``start`` for one epoch)."""
     if epochs <= 1:
         return start
-    return start + (end - start) * epoch / (epochs - 1)
+    t = epoch / (epochs - 1)
+    return start * (1 - t) + end * t  # exact at both ends

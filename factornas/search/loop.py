@@ -43,6 +43,7 @@ from factornas.search.freeze import apply_frozen_levels
 from factornas.search.guard import FiniteGuard
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.search.relax import apply_relaxations
+from factornas.search.skips import early_stop
 from factornas.space.derive import count_skips, derive_genotype, has_skip_connect
 from factornas.space.genotype import Genotype
 from factornas.supernet.network import SearchNetwork
@@ -328,15 +329,10 @@ class Search:
         """DARTS+: why the search stops after this epoch (None: it goes on). The streak of
         epochs over M is checkpointed, so a resumed search stops at the same epoch."""
         guard = self.config.skip_guard
-        if guard is None or not guard.early_stop:
+        if guard is None:
             return None
-        self.skip_streak = self.skip_streak + 1 if normal_skips > guard.max_skips else 0
-        if self.skip_streak < guard.patience:
-            return None
-        return (
-            f"early stop (DARTS+): the normal cell held {normal_skips} > {guard.max_skips} "
-            f"{guard.skip_op} for {self.skip_streak} epoch(s) in a row"
-        )
+        self.skip_streak, reason = early_stop(guard, self.skip_streak, normal_skips)
+        return reason
 
     def _stats(self, loss_sum: float, correct: float, count: float) -> str:
         """The progress bar's running loss and accuracy of this epoch."""
