@@ -10,13 +10,18 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from factornas.presets.search import search_preset
+from factornas.search.config import LevelConfig, RelaxationSpec
 from factornas.search.loop import build_network
 from factornas.supernet.network import SearchNetwork
 from factornas.supernet.sampled import sampled_op_paths
 
 
 def _network(preset: str, grouped: bool = True) -> SearchNetwork:
-    config = search_preset(preset).replace(channels=4, layers=3)
+    if preset == "adarts_conv_gdas":  # five groups: op variants (kernel sizes) and outputs
+        gumbel = LevelConfig(group="conv_op", relaxation=RelaxationSpec(name="gumbel"))
+        config = search_preset("adarts_conv").replace(channels=4, layers=3, levels=(gumbel,))
+    else:
+        config = search_preset(preset).replace(channels=4, layers=3)
     torch.manual_seed(0)
     network = build_network(config, num_classes=10, in_channels=3).double()
     for cell in network.cells:
@@ -37,7 +42,7 @@ def _forward(
     return network.classifier(network.global_pooling(s1).flatten(1))
 
 
-@pytest.mark.parametrize("preset", ["gdas", "adarts_gdas"])
+@pytest.mark.parametrize("preset", ["gdas", "adarts_gdas", "adarts_conv_gdas"])
 @pytest.mark.parametrize("grouped", [True, False])
 def test_running_only_the_sampled_paths_equals_mixing_every_path(
     preset: str, grouped: bool
@@ -46,8 +51,9 @@ def test_running_only_the_sampled_paths_equals_mixing_every_path(
     x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
     weights = {ct: network.arch.weights(ct) for ct in network.space.cell_types}
     paths = sampled_op_paths(network.arch, weights)
+    op = network.space.cell("normal").op.name
     network.eval()  # RReLU draws its slopes in training: the two passes would differ
-    assert paths is not None and len(set(paths["normal"])) > 1
+    assert paths is not None and len(set(paths["normal"])) > 1, op
     sampled = _forward(network, x, weights, paths)
     mixed = _forward(network, x, weights, None)
     assert torch.allclose(sampled, mixed, atol=1e-10)
