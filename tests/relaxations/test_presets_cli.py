@@ -79,11 +79,11 @@ def _arch(run: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["gdas", "drnas", "adarts_gdas"])
+@pytest.mark.parametrize("preset", ["gdas", "drnas", "sdarts_rs", "adarts_gdas"])
 def test_a_sampled_search_resumes_after_sigkill_with_the_same_result(
     tmp_path: Path, preset: str
 ) -> None:
-    """The Gumbel and Dirichlet noise come from checkpointed generators: killed after its
+    """Gumbel, Dirichlet and smoothing noise come from checkpointed generators: killed after its
     first checkpoint and resumed, the search ends where an uninterrupted one does."""
     args = ["--preset", preset, *TINY, "--checkpoint-every", "1", "--seed", "3"]
     reference = tmp_path / "reference"
