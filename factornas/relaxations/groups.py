@@ -14,7 +14,13 @@ import torch
 
 from factornas.relaxations.base import Relaxation
 from factornas.relaxations.softmax import Softmax
-from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig, beta_loss, smooth
+from factornas.relaxations.stabilizers import (
+    BetaRegConfig,
+    SmoothingConfig,
+    beta_loss,
+    perturb,
+    smooth,
+)
 
 
 @dataclass
@@ -35,6 +41,9 @@ class GroupRelaxations:
         self.epoch, self.epochs = 0, 1
         #: True during the weight step: smoothing perturbs the weights only then (SDARTS).
         self.perturbing = False
+        #: Adversarial smoothing's perturbations by (cell type, group), set before each
+        #: weight step (:func:`factornas.search.adversarial.attack`).
+        self.deltas: dict[tuple[str, str], torch.Tensor] = {}
 
     def set(self, group: str, settings: GroupRelaxation) -> None:
         self.groups[group] = settings
@@ -49,12 +58,23 @@ class GroupRelaxations:
         for settings in self.groups.values():
             settings.relaxation.set_epoch(epoch, epochs)
 
-    def weights(self, group: str, param: torch.Tensor, training: bool) -> torch.Tensor:
+    def weights(
+        self, cell_type: str, group: str, param: torch.Tensor, training: bool
+    ) -> torch.Tensor:
         settings = self[group]
         w = settings.relaxation.weights(param, training)
-        if self.perturbing and training and settings.smoothing is not None:
-            w = smooth(w, settings.smoothing.epsilon(self.epoch, self.epochs))
-        return w
+        smoothing = settings.smoothing
+        if not (self.perturbing and training and smoothing is not None):
+            return w
+        if smoothing.mode == "random":
+            return smooth(w, self.epsilon(group))
+        delta = self.deltas.get((cell_type, group))
+        return w if delta is None else perturb(w, delta)
+
+    def epsilon(self, group: str) -> float:
+        """The group's smoothing radius this epoch (0 without smoothing)."""
+        smoothing = self[group].smoothing
+        return 0.0 if smoothing is None else smoothing.epsilon(self.epoch, self.epochs)
 
     def strengths(self, group: str, param: torch.Tensor) -> torch.Tensor:
         return self[group].relaxation.strengths(param)
@@ -75,7 +95,7 @@ class GroupRelaxations:
             entry: dict[str, Any] = {"relaxation": settings.relaxation.name}
             entry.update(settings.relaxation.record())
             if settings.smoothing is not None:
-                entry["smoothing_epsilon"] = settings.smoothing.epsilon(self.epoch, self.epochs)
+                entry["smoothing_epsilon"] = self.epsilon(group)
             if settings.beta is not None:
                 entry["beta_weight"] = settings.beta.weight(self.epoch, self.epochs)
             out[group] = entry

@@ -45,6 +45,7 @@ from torch.nn import functional as F
 
 from factornas.kernels.allocator import keep_freed_memory
 from factornas.runtime import optim
+from factornas.search.adversarial import attack
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -176,6 +177,7 @@ class MultiLevelOptimizer:
     def step(self, train: Batch, val: Batch, epoch: int, step: int) -> StepStats:
         """ω on ``train``, then the active architecture levels on ``val``."""
         x, y = train
+        attack(self.network, x, y)  # SDARTS-ADV's perturbation, when a group asks for it
         with _constant(self.network.arch_parameters()), _perturbing(self.network):
             logits = self.network(x)
         loss = F.cross_entropy(logits, y)

@@ -110,7 +110,13 @@ class ArchitectureParameters(nn.Module):
         """The forward pass's (or frozen) weights per searched group, shape ``(num_edges, n)``:
         each group's relaxation of its parameters (a softmax by default; sampled ones draw
         anew on every call in training mode)."""
-        return self._relaxed(cell_type, self.relaxations.weights, self.training)
+        return self._relaxed(
+            cell_type,
+            lambda group, param, training: self.relaxations.weights(
+                cell_type, group, param, training
+            ),
+            self.training,
+        )
 
     def strengths(self, cell_type: CellType) -> dict[str, torch.Tensor]:
         """Deterministic weights per searched group to derive a genotype from and to record

@@ -130,6 +130,17 @@ def test_a_relaxed_step_reads_at_most_the_sampled_paths(preset: str) -> None:
     assert granted.count("sampled_op_paths") == (passes if sampled else 0)
 
 
+def test_an_adversarial_smoothing_step_reads_nothing() -> None:
+    """SDARTS-ADV's PGD ascent (signs and clamps) stays on the device."""
+    smoothing = {"mode": "adversarial", "attack_steps": 2}
+    level = LevelConfig.model_validate({"group": "op", "smoothing": smoothing})
+    optimizer = _optimizer("darts", levels=(level,))
+    train, val = _batches()
+    optimizer.step(train, val, epoch=0, step=0)
+    with no_host_reads():
+        assert optimizer.step(train, val, epoch=0, step=1).arch_steps == 1
+
+
 @pytest.mark.parametrize("preset", ["darts", "adarts"])
 def test_a_warm_up_step_reads_nothing_either(preset: str) -> None:
     """A level in warm-up does not step: the weight step alone, or with the other level."""
