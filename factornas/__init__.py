@@ -16,6 +16,7 @@ from factornas.factors import (
     register_group,
     registry,
 )
+from factornas.relaxations import Relaxation, register_relaxation
 from factornas.space import GroupSpec, SearchSpace, Topology
 from factornas.space.derive import derive_genotype, has_skip_connect
 from factornas.space.genotype import (
@@ -42,6 +43,7 @@ __all__ = [
     "OpContext",
     "Placement",
     "RegistryError",
+    "Relaxation",
     "SearchNetwork",
     "SearchSpace",
     "SpaceError",
@@ -54,6 +56,7 @@ __all__ = [
     "has_skip_connect",
     "parse_darts_genotype",
     "register_group",
+    "register_relaxation",
     "registry",
     "space_size",
 ]

@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 from factornas.errors import UnknownNameError
 from factornas.presets.spaces import SPACE_PRESETS, space_preset
-from factornas.search.config import DataConfig, OptimizerConfig, SearchConfig
+from factornas.search.config import (
+    DataConfig,
+    LevelConfig,
+    OptimizerConfig,
+    RelaxationSpec,
+    SearchConfig,
+)
 
 
 def adarts_search() -> SearchConfig:
@@ -90,6 +96,53 @@ def adarts_conv_search() -> SearchConfig:
     return SearchConfig(space=space_preset("adarts_conv"))
 
 
+def _relaxed(space: str, **levels: LevelConfig) -> SearchConfig:
+    """DARTS's CIFAR-10 search over ``space`` with the given per-group levels."""
+    return SearchConfig(space=space_preset(space), levels=tuple(levels.values()))
+
+
+def gdas_search() -> SearchConfig:
+    """GDAS over DARTS's space: the op group Gumbel-sampled (hard, straight-through), τ annealed
+    linearly 10 → 0.1; only the sampled op of each edge runs. Otherwise DARTS's settings."""
+    gumbel = RelaxationSpec(name="gumbel", options={"tau_max": 10.0, "tau_min": 0.1})
+    return _relaxed("darts", op=LevelConfig(group="op", relaxation=gumbel))
+
+
+def drnas_search() -> SearchConfig:
+    """DrNAS over DARTS's space: Dirichlet-sampled op weights (concentration elu(θ)+1), the KL
+    to a Dirichlet(1) prior with weight 1e-3. Otherwise DARTS's settings."""
+    dirichlet = RelaxationSpec(
+        name="dirichlet", options={"regularizer": "kl", "weight": 1e-3, "prior": 1.0}
+    )
+    return _relaxed("darts", op=LevelConfig(group="op", relaxation=dirichlet))
+
+
+def fair_darts_search() -> SearchConfig:
+    """FairDARTS over DARTS's space: independent sigmoids and the zero-one loss (weight 10)."""
+    sigmoid = RelaxationSpec(name="sigmoid", options={"weight": 10.0})
+    return _relaxed("darts", op=LevelConfig(group="op", relaxation=sigmoid))
+
+
+def sdarts_rs_search() -> SearchConfig:
+    """SDARTS-RS over DARTS's space: uniform noise on the op weights during the weight step,
+    radius 0.03 → 0.3 linearly."""
+    smoothing = {"epsilon_start": 0.03, "epsilon_end": 0.3}
+    return _relaxed("darts", op=LevelConfig.model_validate({"group": "op", "smoothing": smoothing}))
+
+
+def beta_darts_search() -> SearchConfig:
+    """β-DARTS over DARTS's space: λ·mean logsumexp(α) on the validation loss, λ 0 → 50."""
+    beta = {"weight_start": 0.0, "weight_end": 50.0}
+    return _relaxed("darts", op=LevelConfig.model_validate({"group": "op", "beta": beta}))
+
+
+def adarts_gdas_search() -> SearchConfig:
+    """A-DARTS with GDAS on the op group only: ops Gumbel-sampled (τ 10 → 0.1), activations a
+    softmax, each group on its own level."""
+    gumbel = RelaxationSpec(name="gumbel", options={"tau_max": 10.0, "tau_min": 0.1})
+    return _relaxed("adarts", op=LevelConfig(group="op", relaxation=gumbel))
+
+
 SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
     "darts": darts_search,
     "adarts": adarts_search,
@@ -98,6 +151,12 @@ SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
     "apc_darts": apc_darts_search,
     "adarts_norm": adarts_norm_search,
     "adarts_conv": adarts_conv_search,
+    "gdas": gdas_search,
+    "drnas": drnas_search,
+    "fair_darts": fair_darts_search,
+    "sdarts_rs": sdarts_rs_search,
+    "beta_darts": beta_darts_search,
+    "adarts_gdas": adarts_gdas_search,
 }
 
 

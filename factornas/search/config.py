@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from factornas.errors import RegistryError
+from factornas.relaxations.registry import build_relaxation
+from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig
 from factornas.runtime.precision import Precision
 from factornas.space.config import SearchSpace
 
@@ -60,6 +63,24 @@ class FrozenSpec(BaseModel):
         return self
 
 
+class RelaxationSpec(BaseModel):
+    """A group's relaxation by registered name, with that relaxation's own options
+    (``docs/relaxations.md``); checked against the relaxation when the config is validated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "softmax"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> RelaxationSpec:
+        try:
+            build_relaxation(self.name, self.options)
+        except RegistryError as error:
+            raise ValueError(str(error.args[0])) from None
+        return self
+
+
 class LevelConfig(BaseModel):
     """One architecture level of the N-level optimizer: a factor group and how it learns."""
 
@@ -72,6 +93,27 @@ class LevelConfig(BaseModel):
     warmup_epochs: int = Field(0, ge=0, description="epochs before this level starts stepping")
     period: int = Field(1, ge=1, description="step this level every `period` weight steps")
     frozen: FrozenSpec | None = None
+    relaxation: RelaxationSpec = RelaxationSpec()
+    smoothing: SmoothingConfig | None = Field(None, description="SDARTS random smoothing")
+    beta: BetaRegConfig | None = Field(None, description="β-DARTS's regularizer")
+
+
+class SkipGuardConfig(BaseModel):
+    """Guards against the collapse of the normal cell into skip connections."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    skip_op: str = "skip_connect"
+    max_skips: int = Field(2, ge=0, description="M: skip connections a normal cell may hold")
+    early_stop: bool = Field(
+        False,
+        description="DARTS+: stop once the derived normal cell holds more than M skips for "
+        "`patience` epochs in a row",
+    )
+    patience: int = Field(1, ge=1, description="K: consecutive epochs over M before stopping")
+    cap_at_derivation: bool = Field(
+        False, description="P-DARTS: derive at most M skip connections in the normal cell"
+    )
 
 
 class DataConfig(BaseModel):
@@ -154,6 +196,9 @@ class SearchConfig(BaseModel):
         "fp32",
         description="fp32, or bf16 autocast of the network's forward (architecture weights, "
         "losses and optimizer states stay fp32); bf16 is not yet measured on a GPU",
+    )
+    skip_guard: SkipGuardConfig | None = Field(
+        None, description="DARTS+ early stopping and the P-DARTS skip cap"
     )
 
     @model_validator(mode="after")

@@ -45,7 +45,9 @@ from factornas.search.freeze import apply_frozen_levels
 from factornas.search.graphed import SearchStepper
 from factornas.search.guard import FiniteGuard
 from factornas.search.optimizer import MultiLevelOptimizer
-from factornas.space.derive import derive_genotype, has_skip_connect
+from factornas.search.relax import apply_relaxations
+from factornas.search.skips import early_stop
+from factornas.space.derive import count_skips, derive_genotype, has_skip_connect
 from factornas.space.genotype import Genotype
 from factornas.supernet.network import SearchNetwork
 
@@ -76,16 +78,18 @@ def build_network(config: SearchConfig, *, num_classes: int, in_channels: int) -
         stem=config.stem,
     )
     apply_frozen_levels(network, config)
+    apply_relaxations(network, config)
     return network
 
 
 def arch_softmax(network: SearchNetwork) -> dict[str, dict[str, list[list[float]]]]:
-    """Every searched group's weights per cell type, one row per edge (one for cell scope)."""
+    """Every searched group's weights per cell type, one row per edge (one for cell scope):
+    the relaxation's deterministic strengths (the softmax unless a group is relaxed otherwise)."""
     out: dict[str, dict[str, list[list[float]]]] = {}
     with torch.no_grad():
         for cell_type in network.space.cell_types:
             rows = {}
-            for group, weights in network.arch.weights(cell_type).items():
+            for group, weights in network.arch.strengths(cell_type).items():
                 shape = network.arch.parameter(cell_type, group).shape
                 rows[group] = weights[: shape[0]].cpu().tolist()
             out[cell_type] = rows
@@ -102,12 +106,25 @@ def edge_scales_record(network: SearchNetwork) -> dict[str, list[float]] | None:
     return {cell_type: values.cpu().tolist() for cell_type, values in scales.items()}
 
 
-def current_genotype(network: SearchNetwork) -> Genotype:
+def current_genotype(network: SearchNetwork, max_skips: int | None = None) -> Genotype:
     """The architecture the weights derive now; edge-normalization scales weigh edge strength
-    (PC-DARTS), as they weigh the edge outputs in the forward pass."""
+    (PC-DARTS), as they weigh the edge outputs in the forward pass; ``max_skips`` caps the
+    normal cell's skip connections (P-DARTS)."""
     with torch.no_grad():
-        weights = {ct: network.arch.weights(ct) for ct in network.space.cell_types}
-        return derive_genotype(network.space, weights, network.edge_scales())
+        weights = {ct: network.arch.strengths(ct) for ct in network.space.cell_types}
+        return derive_genotype(network.space, weights, network.edge_scales(), max_skips)
+
+
+def loss_terms_record(network: SearchNetwork) -> dict[str, float]:
+    """Each group's relaxation and stabilizer loss terms at the current weights (one read per
+    group and epoch); empty for plain softmax groups."""
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        for group in network.arch.group_names():
+            term = network.arch.loss_terms([group])
+            if term is not None:
+                out[group] = float(term)
+    return out
 
 
 class Search:
@@ -156,6 +173,8 @@ class Search:
         self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
         self.epoch = 0
         self.step = 0
+        self.skip_streak = 0  # consecutive epochs over the skip guard's M (DARTS+)
+        self.stop_reason: str | None = None
         if self.run.resuming:
             self._restore()
         self.stepper = SearchStepper(
@@ -207,6 +226,8 @@ class Search:
             "augment_rng": self.augment_rng.get_state(),
             "val_stream": self.data.val_stream_state(),
             "world_size": self.dist.world_size,
+            "skip_streak": self.skip_streak,
+            "stop_reason": self.stop_reason,
         }
 
     def _check_finite(self) -> None:
@@ -236,6 +257,8 @@ class Search:
         self.augment_rng.set_state(state["augment_rng"])
         self.data.load_val_stream_state(state["val_stream"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.skip_streak = int(state.get("skip_streak", 0))
+        self.stop_reason = state.get("stop_reason")
 
     # -- the loop ------------------------------------------------------------------------
     def run_search(self) -> SearchResult:
@@ -254,8 +277,11 @@ class Search:
                 completed=self.epoch * steps + self.step,
                 stats="",
             )
-            while self.epoch < config.epochs:
+            while self.epoch < config.epochs and self.stop_reason is None:
                 record = self._run_epoch(progress, task)
+                self.stop_reason = self._early_stop(record["normal_skips"])
+                if self.stop_reason is not None:
+                    record["stop_reason"] = self.stop_reason
                 self._check_finite()
                 if metrics is not None:
                     metrics.write(record)
@@ -294,7 +320,10 @@ class Search:
         progress.update(task, stats=self._stats(loss_sum, correct, count))
         loss_sum, correct, total = sum_scalars([loss_sum, correct, count], self.dist, self.device)
         val_loss, val_acc = self._evaluate()
-        genotype = current_genotype(self.network)
+        cap = self._max_skips()
+        genotype = current_genotype(self.network, cap)
+        uncapped = genotype if cap is None else current_genotype(self.network)
+        skip_op = config.skip_guard.skip_op if config.skip_guard else "skip_connect"
         return {
             "epoch": self.epoch,
             "train_loss": loss_sum / max(total, 1),
@@ -306,9 +335,26 @@ class Search:
             "edge_scales": edge_scales_record(self.network),
             "genotype": genotype.model_dump(mode="json"),
             "skip_connect_in_normal": has_skip_connect(genotype),
+            "normal_skips": count_skips(uncapped.normal, skip_op),
+            "relaxations": self.network.arch.relaxations.record(),
+            "loss_terms": loss_terms_record(self.network),
             "step_seconds": statistics.median(step_times) if step_times else None,
             "seconds": time.perf_counter() - started,
         }
+
+    def _max_skips(self) -> int | None:
+        """The P-DARTS cap on the normal cell's skips, when the config asks for it."""
+        guard = self.config.skip_guard
+        return guard.max_skips if guard is not None and guard.cap_at_derivation else None
+
+    def _early_stop(self, normal_skips: int) -> str | None:
+        """DARTS+: why the search stops after this epoch (None: it goes on). The streak of
+        epochs over M is checkpointed, so a resumed search stops at the same epoch."""
+        guard = self.config.skip_guard
+        if guard is None:
+            return None
+        self.skip_streak, reason = early_stop(guard, self.skip_streak, normal_skips)
+        return reason
 
     def _stats(self, loss_sum: float, correct: float, count: float) -> str:
         """The progress bar's running loss and accuracy of this epoch."""
@@ -336,7 +382,7 @@ class Search:
 
     def _finish(self) -> SearchResult:
         self._check_finite()
-        genotype = current_genotype(self.network)
+        genotype = current_genotype(self.network, self._max_skips())
         skip = has_skip_connect(genotype)
         # Every rank must hold the same architecture: measured, not assumed.
         divergence = max_divergence(list(self.network.arch.parameters()), self.dist)
@@ -349,6 +395,7 @@ class Search:
                     "world_size": self.dist.world_size,
                     "rank_arch_max_diff": divergence,
                     "edge_scales": edge_scales_record(self.network),
+                    "stop_reason": self.stop_reason,
                 },
                 {
                     GENOTYPE: genotype.to_json(),

@@ -20,6 +20,11 @@ Second order (``order="second"``) replaces ∇λ L_val(ω, λ) by DARTS's unroll
 ``ω' = ω − ξ (momentum buffer + ∇ω L_train + weight decay · ω)`` and the Hessian-vector product
 taken by central finite differences; it works for every level.
 
+Under a sampled relaxation (GDAS) the weights of ops that no edge sampled take no part in a
+pass: their gradients are materialized as zeros (``materialize_grads``; momentum and weight decay
+still move them, where reference GDAS leaves them alone), which keeps the update one fused step
+and every rank's gradient list the same.
+
 A step reads no value on the host: the losses and the correct count it reports stay device
 tensors (:class:`StepStats`), the finite-difference radius is a tensor, and clipping and the
 updates are fused (:mod:`factornas.runtime.optim`), so the host queues a whole step without
@@ -41,6 +46,7 @@ from torch.nn import functional as F
 from factornas.kernels.allocator import keep_freed_memory
 from factornas.runtime import optim
 from factornas.runtime.precision import forward_fp32_out
+from factornas.search.adversarial import attack
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -152,8 +158,9 @@ class MultiLevelOptimizer:
 
     # -- schedule ------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
-        """Apply every optimizer's learning rate for ``epoch``."""
+        """Apply every optimizer's learning rate and every relaxation's schedule for ``epoch``."""
         epochs = self.config.epochs
+        self.network.arch.relaxations.set_epoch(epoch, epochs)
         weights_lr = scheduled_lr(self.config.weights_optimizer, epoch, epochs)
         optim.set_lr(self.weight_optimizer, weights_lr)
         for level in self.levels:
@@ -168,10 +175,12 @@ class MultiLevelOptimizer:
     def step(self, train: Batch, val: Batch, epoch: int, step: int) -> StepStats:
         """ω on ``train``, then the active architecture levels on ``val``."""
         x, y = train
-        with _constant(self.network.arch_parameters()):
+        attack(self.network, x, y)  # SDARTS-ADV's perturbation, when a group asks for it
+        with _constant(self.network.arch_parameters()), _perturbing(self.network):
             logits = self._logits(x)
         loss = F.cross_entropy(logits, y)
-        _assign(self.weights, self.reduce_grads(list(torch.autograd.grad(loss, self.weights))))
+        grads = torch.autograd.grad(loss, self.weights, materialize_grads=True)
+        _assign(self.weights, self.reduce_grads(list(grads)))
         optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
         correct = (logits.detach().argmax(1) == y).sum()
 
@@ -197,14 +206,24 @@ class MultiLevelOptimizer:
             with _constant(p for p in self.network.parameters() if id(p) not in stepping):
                 logits = self._logits(x)
             loss = F.cross_entropy(logits, y)
-            grads = list(torch.autograd.grad(loss, params))
             value = loss.detach()
+            terms = self._loss_terms(levels)
+            if terms is not None:  # the relaxations' own terms (KL, zero-one, β-DARTS)
+                loss = loss + terms
+            grads = list(torch.autograd.grad(loss, params))
         else:
             grads, value = self.unrolled_gradients(params, train, val)
+            terms = self._loss_terms(levels)
+            if terms is not None:
+                extra = torch.autograd.grad(terms, params, materialize_grads=True)
+                grads = [g + e for g, e in zip(grads, extra, strict=True)]
         _assign(params, self.reduce_grads(grads))
         for level in levels:
             level.optimizer.step()
         return value
+
+    def _loss_terms(self, levels: list[ArchLevel]) -> torch.Tensor | None:
+        return self.network.arch.loss_terms(level.name for level in levels)
 
     # -- second order --------------------------------------------------------------------
     def _virtual_step_direction(self, grads: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -230,14 +249,18 @@ class MultiLevelOptimizer:
         xt, yt = train
         xv, yv = val
         backup = [p.detach().clone() for p in self.weights]
-        train_grads = torch.autograd.grad(F.cross_entropy(self._logits(xt), yt), self.weights)
+        train_grads = torch.autograd.grad(
+            F.cross_entropy(self._logits(xt), yt),
+            self.weights,
+            materialize_grads=True,
+        )
         direction = self.reduce_grads(self._virtual_step_direction(list(train_grads)))
         try:
             with torch.no_grad():
                 for p, d in zip(self.weights, direction, strict=True):
                     p.sub_(xi * d)
             val_loss = F.cross_entropy(self._logits(xv), yv)
-            grads = torch.autograd.grad(val_loss, [*arch, *self.weights])
+            grads = torch.autograd.grad(val_loss, [*arch, *self.weights], materialize_grads=True)
             d_arch, v = list(grads[: len(arch)]), list(grads[len(arch) :])
             v = self.reduce_grads(v)
             # A device tensor: the step never waits for the norm (DARTS reads it on the host).
@@ -292,6 +315,16 @@ def _constant(params: Iterable[nn.Parameter]) -> Iterator[None]:
     finally:
         for p in switched:
             p.requires_grad_(True)
+
+
+@contextmanager
+def _perturbing(network: SearchNetwork) -> Iterator[None]:
+    """The weight step's forward: SDARTS smoothing perturbs the weights of groups that ask."""
+    network.arch.relaxations.perturbing = True
+    try:
+        yield
+    finally:
+        network.arch.relaxations.perturbing = False
 
 
 def _assign(params: Sequence[nn.Parameter], grads: Sequence[torch.Tensor]) -> None:

@@ -85,16 +85,60 @@ def derive_genotype(
     space: SearchSpace,
     weights: Mapping[CellType, Mapping[str, torch.Tensor]],
     edge_scale: Mapping[CellType, torch.Tensor] | None = None,
+    max_skips: int | None = None,
+    skip_op: str = "skip_connect",
 ) -> Genotype:
-    """The genotype of a space from per-cell-type weights (softmaxed or frozen)."""
+    """The genotype of a space from per-cell-type weights (softmaxed or frozen); with
+    ``max_skips``, the normal cell holds at most that many ``skip_op`` edges (P-DARTS)."""
     scales = edge_scale or {}
     cells = {
         ct: derive_cell(space, space.cell(ct), weights[ct], scales.get(ct))
         for ct in space.cell_types
     }
+    if max_skips is not None:
+        cells["normal"] = cap_skips(
+            space, weights["normal"], scales.get("normal"), max_skips, skip_op
+        )
     normal_op = space.cell("normal").op
     op_group = normal_op.candidates[0].parts[0][0] if space.flat else normal_op.name
     return Genotype(op_group=op_group, normal=cells["normal"], reduce=cells["reduce"])
+
+
+def count_skips(cell: CellGenotype, skip_op: str = "skip_connect") -> int:
+    """How many of ``cell``'s edges are ``skip_op``."""
+    return sum(edge.op == skip_op for _, edge in cell.edges())
+
+
+def cap_skips(
+    space: SearchSpace,
+    weights: Mapping[str, torch.Tensor],
+    edge_scale: torch.Tensor | None,
+    max_skips: int,
+    skip_op: str = "skip_connect",
+) -> CellGenotype:
+    """The normal cell derived with at most ``max_skips`` skip connections (P-DARTS): while it
+    holds more, the chosen skip with the smallest weight is struck (its weight set below any
+    weight, so it is never chosen again) and the cell derived again: the next-best op or edge
+    takes its place."""
+    cell = space.cell("normal")
+    names = [op.name for op in cell.op.candidates]
+    derived = derive_cell(space, cell, weights, edge_scale)
+    if skip_op not in names or cell.op.name not in weights:
+        return derived
+    skip = names.index(skip_op)
+    edges = space.topology.num_edges
+    op_w = weights[cell.op.name].detach().float().cpu().expand(edges, -1).clone()
+    offsets = [sum(i + 2 for i in range(node)) for node in range(space.topology.steps)]
+    while count_skips(derived, skip_op) > max_skips:
+        skips = [
+            offsets[target - 2] + edge.source
+            for target, edge in derived.edges()
+            if edge.op == skip_op
+        ]
+        weakest = min(skips, key=lambda e: float(op_w[e, skip]))
+        op_w[weakest, skip] = -1.0
+        derived = derive_cell(space, cell, {**weights, cell.op.name: op_w}, edge_scale)
+    return derived
 
 
 def has_skip_connect(genotype: Genotype, skip_op: str = "skip_connect") -> bool:

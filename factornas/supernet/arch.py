@@ -11,13 +11,14 @@ the op group's level (as PC-DARTS trains them with α; docs/pc-darts.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
 import torch
 from torch import nn
 
 from factornas.errors import SpaceError
+from factornas.relaxations.groups import GroupRelaxations
 from factornas.space.config import CellType, SearchSpace
 
 
@@ -60,6 +61,8 @@ class ArchitectureParameters(nn.Module):
                 init = init_std * torch.randn(num_edges, generator=generator)
                 self.edge_norm[cell_type] = nn.Parameter(init)
         self._frozen: set[tuple[str, str]] = set()
+        #: How each group's parameters become weights (softmax unless a config says otherwise).
+        self.relaxations = GroupRelaxations()
 
     # -- access ---------------------------------------------------------------------------
     def _group_params(self, cell_type: CellType) -> nn.ParameterDict:
@@ -104,15 +107,52 @@ class ArchitectureParameters(nn.Module):
 
     # -- weights --------------------------------------------------------------------------
     def weights(self, cell_type: CellType) -> dict[str, torch.Tensor]:
-        """Softmaxed (or frozen) weights per searched group, shape ``(num_edges, n)``."""
+        """The forward pass's (or frozen) weights per searched group, shape ``(num_edges, n)``:
+        each group's relaxation of its parameters (a softmax by default; sampled ones draw
+        anew on every call in training mode)."""
+        return self._relaxed(
+            cell_type,
+            lambda group, param, training: self.relaxations.weights(
+                cell_type, group, param, training
+            ),
+            self.training,
+        )
+
+    def strengths(self, cell_type: CellType) -> dict[str, torch.Tensor]:
+        """Deterministic weights per searched group to derive a genotype from and to record
+        (the softmax for softmax and gumbel groups, the Dirichlet mean, the sigmoids)."""
+        return self._relaxed(
+            cell_type, lambda group, param, _: self.relaxations.strengths(group, param), False
+        )
+
+    def _relaxed(
+        self,
+        cell_type: CellType,
+        relax: Callable[[str, torch.Tensor, bool], torch.Tensor],
+        training: bool,
+    ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for name, param in self._group_params(cell_type).items():
             if (cell_type, name) in self._frozen:
                 w = getattr(self, _fixed_name(cell_type, name))
             else:
-                w = torch.softmax(param, dim=-1)
+                w = relax(name, param, training)
             out[name] = w.expand(self.num_edges, -1) if w.shape[0] == 1 else w
         return out
+
+    def loss_terms(self, groups: Iterable[str]) -> torch.Tensor | None:
+        """The relaxations' and stabilizers' validation-loss terms of ``groups``, summed over
+        cell types (None when they have none)."""
+        total: torch.Tensor | None = None
+        for group in groups:
+            for cell_type in self.space.cell_types:
+                params = self._group_params(cell_type)
+                if group not in params or (cell_type, group) in self._frozen:
+                    continue
+                term = self.relaxations.loss(group, params[group])
+                if term is not None:
+                    total = term if total is None else total + term
+        return total
 
     def edge_scales(self) -> dict[CellType, torch.Tensor] | None:
         """Edge-normalization weights per cell type, softmaxed over each node's incoming edges

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -11,6 +11,7 @@ from factornas.factors.ops import FactorizedReduce, ReLUConvBN
 from factornas.space.config import CellFactors, CellType, Topology
 from factornas.supernet.edge import MixedEdge
 from factornas.supernet.grouped import run_edges
+from factornas.supernet.sampled import run_sampled_edges
 
 EdgeFactory = Callable[[CellFactors, int, int], nn.Module]
 
@@ -68,9 +69,12 @@ class SearchCell(nn.Module):
         s1: torch.Tensor,
         weights: Mapping[str, torch.Tensor],
         edge_scale: torch.Tensor | None = None,
+        paths: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """``weights`` maps each searched group to its ``(num_edges, n)`` weights;
-        ``edge_scale`` (PC-DARTS edge normalization) scales each edge's output."""
+        ``edge_scale`` (PC-DARTS edge normalization) scales each edge's output; ``paths``, when
+        the op weights are one-hot samples, is the op each edge runs alone (GDAS,
+        :mod:`factornas.supernet.sampled`)."""
         if s1.device.type == "cpu":
             # oneDNN's depthwise and 1×1 convolutions, pools and BN run about twice as fast on
             # NHWC as on NCHW on CPU; every op keeps the layout, so only the first cell copies
@@ -80,14 +84,18 @@ class SearchCell(nn.Module):
             s0 = s1 if same else s0.contiguous(memory_format=torch.channels_last)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         if self.grouped:
-            states = self._grouped_nodes(states, weights, edge_scale)
+            states = self._grouped_nodes(states, weights, edge_scale, paths)
         else:
             offset = 0
             for _ in range(self.topology.steps):
                 node: torch.Tensor | None = None
                 for source, h in enumerate(states):
                     e = offset + source
-                    out = self.edges[e](h, {g: w[e] for g, w in weights.items()})
+                    if paths is None:
+                        out = self.edges[e](h, {g: w[e] for g, w in weights.items()})
+                    else:
+                        rows = {g: w[e : e + 1] for g, w in weights.items()}
+                        out = run_sampled_edges([self.edges[e]], h, rows, [paths[e]])[:, 0]
                     if edge_scale is not None:
                         out = edge_scale[e] * out
                     node = out if node is None else node + out
@@ -101,6 +109,7 @@ class SearchCell(nn.Module):
         states: list[torch.Tensor],
         weights: Mapping[str, torch.Tensor],
         edge_scale: torch.Tensor | None,
+        paths: Sequence[int] | None = None,
     ) -> list[torch.Tensor]:
         """The intermediate nodes, computed source by source: when node j is complete (every
         source before it has contributed), its outgoing edges run as one group. Each node sums
@@ -114,7 +123,11 @@ class SearchCell(nn.Module):
             index = getattr(self, f"source_{source}")
             rows = {g: w.index_select(0, index) for g, w in weights.items()}
             edges = [self.edges[e] for e in indices]
-            outputs = run_edges(edges, states[source], rows).unbind(1)
+            if paths is None:
+                outputs = run_edges(edges, states[source], rows).unbind(1)
+            else:
+                chosen = [paths[e] for e in indices]
+                outputs = run_sampled_edges(edges, states[source], rows, chosen).unbind(1)
             for out, e, target in zip(outputs, indices, targets, strict=True):
                 slot = target - 2
                 total = sums[slot]

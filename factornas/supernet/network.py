@@ -12,6 +12,7 @@ from factornas.space.config import CellType, SearchSpace
 from factornas.supernet.arch import ArchitectureParameters
 from factornas.supernet.cell import EdgeFactory, SearchCell
 from factornas.supernet.partial import edge_factory as space_edge_factory
+from factornas.supernet.sampled import sampled_op_paths
 
 StemKind = Literal["cifar", "imagenet"]
 
@@ -140,9 +141,11 @@ class SearchNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = {ct: self.arch.weights(ct) for ct in self.space.cell_types}
         scales = self.arch.edge_scales() or {}
+        paths = sampled_op_paths(self.arch, weights) or {}
         s0, s1 = self.stem(x)
         for cell in cast(Iterable[SearchCell], self.cells):
-            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], scales.get(cell.cell_type))
+            ct = cell.cell_type
+            s0, s1 = s1, cell(s0, s1, weights[ct], scales.get(ct), paths.get(ct))
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))
 

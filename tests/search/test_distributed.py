@@ -74,3 +74,24 @@ def test_two_gloo_ranks_agree_on_every_architecture_weight(tmp_path: Path) -> No
     # test_process_group.py checks the mechanism deterministically).
     for run in (result, again, replaced):
         assert "terminate called" not in run.stderr, run.stderr[-5000:]
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_agree_under_a_sampled_relaxation(tmp_path: Path) -> None:
+    """GDAS on the op group: each rank samples its own paths (unsampled ops' weights get zero
+    gradients), yet the averaged gradients leave every rank with the same α and β."""
+    out = tmp_path / "gdas"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "factornas", "search", "--preset", "adarts_gdas", "--dataset", "synthetic",
+        "--subset", "32", "--epochs", "2", "--channels", "4", "--layers", "3",
+        "--batch-size", "8", "--warmup", "0", "--eval-batches", "1", "--no-progress",
+        "--device", "cpu", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["rank_arch_max_diff"] == 0.0

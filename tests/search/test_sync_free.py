@@ -28,6 +28,7 @@ from factornas.search import loop as loop_module
 from factornas.search.config import LevelConfig, SearchConfig
 from factornas.search.loop import Search, build_network
 from factornas.search.optimizer import MultiLevelOptimizer
+from factornas.supernet.sampled import sampled_op_paths
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 #: The Tensor methods through which Python reads a value on the host.
@@ -109,6 +110,37 @@ def test_a_step_reads_nothing_on_the_host(preset: str, schedule: str, order: str
     assert all(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
 
 
+RELAXED = ["gdas", "drnas", "fair_darts", "sdarts_rs", "beta_darts", "adarts_gdas"]
+
+
+@pytest.mark.parametrize("preset", RELAXED)
+def test_a_relaxed_step_reads_at_most_the_sampled_paths(preset: str) -> None:
+    """Dirichlet samples, sigmoids, smoothing noise and the regularizers stay on the device.
+    Under a sampled relaxation (GDAS) which op each edge runs is a host decision:
+    :func:`sampled_op_paths` reads every sampled index of a forward pass at once, one read per
+    pass (docs/relaxations.md), and nothing else is read."""
+    optimizer = _optimizer(preset, grad_clip=0.1)
+    train, val = _batches()
+    optimizer.step(train, val, epoch=0, step=0)
+    with no_host_reads([sampled_op_paths]) as granted:
+        stats = optimizer.step(train, val, epoch=0, step=1)
+    assert stats.arch_steps == len(optimizer.levels) > 0
+    sampled = preset in ("gdas", "adarts_gdas")
+    passes = 1 + len(optimizer.levels)  # the weight step, then one validation pass per level
+    assert granted.count("sampled_op_paths") == (passes if sampled else 0)
+
+
+def test_an_adversarial_smoothing_step_reads_nothing() -> None:
+    """SDARTS-ADV's PGD ascent (signs and clamps) stays on the device."""
+    smoothing = {"mode": "adversarial", "attack_steps": 2}
+    level = LevelConfig.model_validate({"group": "op", "smoothing": smoothing})
+    optimizer = _optimizer("darts", levels=(level,))
+    train, val = _batches()
+    optimizer.step(train, val, epoch=0, step=0)
+    with no_host_reads():
+        assert optimizer.step(train, val, epoch=0, step=1).arch_steps == 1
+
+
 @pytest.mark.parametrize("preset", ["darts", "adarts"])
 def test_a_warm_up_step_reads_nothing_either(preset: str) -> None:
     """A level in warm-up does not step: the weight step alone, or with the other level."""
@@ -141,6 +173,7 @@ def test_the_search_loop_reads_only_at_refreshes_and_epoch_ends(
         loop_module.current_genotype,
         loop_module.arch_softmax,
         loop_module.edge_scales_record,
+        loop_module.loss_terms_record,
     )
     reads: list[str] = []
     run_epoch = Search._run_epoch
