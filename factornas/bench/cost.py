@@ -43,6 +43,7 @@ from factornas.presets.search import search_preset
 from factornas.runtime.cuda_graphs import UNMEASURED
 from factornas.runtime.device import pick_device
 from factornas.runtime.precision import PRECISIONS, Precision
+from factornas.supernet.cell import CellExecution
 
 Schedule = Literal["sequential", "joint"]
 
@@ -63,6 +64,7 @@ class CostSettings:
     device: Literal["cpu", "cuda"] = "cpu"
     cuda_graphs: bool = False
     precision: Precision = "fp32"
+    cell_execution: CellExecution = "auto"
     channels_last: bool = False
 
     def __post_init__(self) -> None:
@@ -129,6 +131,7 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
                 "device": settings.device,
                 "cuda_graphs": settings.cuda_graphs,
                 "precision": settings.precision,
+                "cell_execution": settings.cell_execution,
                 "channels_last": settings.channels_last,
             }
             try:
@@ -295,6 +298,12 @@ def register_cost(subparsers: argparse._SubParsersAction) -> None:
         "--precision", choices=PRECISIONS, default="fp32", help=f"fp32 or bf16 ({UNMEASURED})"
     )
     parser.add_argument(
+        "--cell-execution",
+        choices=["auto", "grouped", "per_edge"],
+        default="auto",
+        help="how cells compute their edges (auto: grouped on a GPU, per edge on a CPU)",
+    )
+    parser.add_argument(
         "--channels-last",
         action="store_true",
         help=f"the supernet and its inputs in channels-last memory format ({UNMEASURED})",
@@ -317,6 +326,7 @@ def run_cli(args: argparse.Namespace) -> int:
         device="cuda" if pick_device(args.device).type == "cuda" else "cpu",
         cuda_graphs=args.cuda_graphs,
         precision=args.precision,
+        cell_execution=args.cell_execution,
         channels_last=args.channels_last,
     )
     console = Console(stderr=True)

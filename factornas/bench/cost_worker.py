@@ -117,6 +117,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         batch_size=job["batch_size"],
         schedule=job["schedule"],
         precision=job.get("precision", "fp32"),
+        cell_execution=job.get("cell_execution", "auto"),
     )
     optimizer, epoch = ready_to_step(config, device)
     network = optimizer.network
@@ -174,6 +175,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "graphed": stepper.graphed,
         "precision": config.precision,
+        "cell_execution": config.cell_execution,
         "channels_last": layout == torch.channels_last,
     }
 

@@ -88,6 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
     parser.add_argument(
+        "--cell-execution",
+        choices=["auto", "grouped", "per_edge"],
+        help="grouped: the edges leaving a node run as one batched call (fewer launches); "
+        "per_edge: one at a time; auto (default): grouped on a GPU, per edge on a CPU",
+    )
+    parser.add_argument(
         "--precision",
         choices=PRECISIONS,
         help="fp32 (default) or bf16 autocast; architecture weights, losses and optimizer "
@@ -144,6 +150,7 @@ def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConf
         "eval_batches": args.eval_batches,
         "checkpoint_every": args.checkpoint_every,
         "precision": args.precision,
+        "cell_execution": args.cell_execution,
     }
     changes: dict[str, Any] = {k: v for k, v in updates.items() if v is not None}
     for field, lr in (("weights_optimizer", args.lr), ("arch_optimizer", args.arch_lr)):

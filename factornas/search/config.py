@@ -16,6 +16,7 @@ from factornas.relaxations.registry import build_relaxation
 from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig
 from factornas.runtime.precision import Precision
 from factornas.space.config import SearchSpace
+from factornas.supernet.cell import CellExecution
 
 DatasetName = Literal["cifar10", "fashion-mnist", "synthetic", "imagenet"]
 
@@ -191,6 +192,12 @@ class SearchConfig(BaseModel):
     checkpoint_every: int = Field(0, ge=0, description="also checkpoint every N steps (0: epochs)")
     eval_batches: int | None = Field(
         None, gt=0, description="validation batches scored per epoch (None: the whole split)"
+    )
+    cell_execution: CellExecution = Field(
+        "auto",
+        description="grouped (the edges leaving a node run as one batched call), per_edge, or "
+        "auto: grouped on GPUs, per edge on CPUs, where oneDNN's grouped convolutions measured "
+        "slower than separate ones (docs/performance.md)",
     )
     precision: Precision = Field(
         "fp32",

@@ -76,6 +76,7 @@ def build_network(config: SearchConfig, *, num_classes: int, in_channels: int) -
         in_channels=in_channels,
         arch_init_std=config.arch_init_std,
         stem=config.stem,
+        cell_execution=config.cell_execution,
     )
     apply_frozen_levels(network, config)
     apply_relaxations(network, config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -14,6 +15,8 @@ from factornas.supernet.grouped import run_edges
 from factornas.supernet.sampled import run_sampled_edges
 
 EdgeFactory = Callable[[CellFactors, int, int], nn.Module]
+#: How a cell computes its edges: grouped by source node, one at a time, or by device.
+CellExecution = Literal["auto", "grouped", "per_edge"]
 
 
 class SearchCell(nn.Module):
@@ -50,7 +53,8 @@ class SearchCell(nn.Module):
             edge_factory(cell, channels, 2 if reduction and source < 2 else 1)
             for _, source in topology.edge_index()
         )
-        self.grouped = True
+        #: True: grouped execution; False: edge by edge; None: grouped except on a CPU.
+        self.grouped: bool | None = True
         edge_index = topology.edge_index()
         #: Per source node: its outgoing edges' indices (targets ascending) and target nodes.
         self.by_source: list[tuple[list[int], list[int]]] = [
@@ -83,7 +87,8 @@ class SearchCell(nn.Module):
             s1 = s1.contiguous(memory_format=torch.channels_last)
             s0 = s1 if same else s0.contiguous(memory_format=torch.channels_last)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        if self.grouped:
+        grouped = s1.device.type != "cpu" if self.grouped is None else self.grouped
+        if grouped:
             states = self._grouped_nodes(states, weights, edge_scale, paths)
         else:
             offset = 0

@@ -10,7 +10,7 @@ from torch import nn
 
 from factornas.space.config import CellType, SearchSpace
 from factornas.supernet.arch import ArchitectureParameters
-from factornas.supernet.cell import EdgeFactory, SearchCell
+from factornas.supernet.cell import CellExecution, EdgeFactory, SearchCell
 from factornas.supernet.partial import edge_factory as space_edge_factory
 from factornas.supernet.sampled import sampled_op_paths
 
@@ -70,6 +70,9 @@ class ImageNetSearchStem(nn.Module):
         return s0, self.stem1(s0)
 
 
+#: ``SearchCell.grouped`` for each ``cell_execution`` (None: by device).
+GROUPED: dict[str, bool | None] = {"auto": None, "grouped": True, "per_edge": False}
+
 STEMS: dict[str, type[CifarSearchStem] | type[ImageNetSearchStem]] = {
     "cifar": CifarSearchStem,
     "imagenet": ImageNetSearchStem,
@@ -101,6 +104,7 @@ class SearchNetwork(nn.Module):
         generator: torch.Generator | None = None,
         edge_factory: EdgeFactory | None = None,
         stem: StemKind = "cifar",
+        cell_execution: CellExecution = "auto",
     ) -> None:
         super().__init__()
         if layers < 3:
@@ -129,6 +133,7 @@ class SearchNetwork(nn.Module):
                 reduction_prev,
                 edge_factory,
             )
+            cell.grouped = GROUPED[cell_execution]
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, topology.multiplier * c_curr

@@ -134,7 +134,7 @@ def test_a_user_registered_group_is_grouped_exactly(
     _assert_equal(search_preset("adarts").replace(space=custom_space), train)
 
 
-def _conv_calls(network: nn.Module, x: torch.Tensor, grouped: bool) -> int:
+def _conv_calls(network: nn.Module, x: torch.Tensor, grouped: bool | None) -> int:
     for cell in network.cells:
         cell.grouped = grouped
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -169,3 +169,15 @@ def test_state_dict_round_trips_between_the_two_executions() -> None:
     saved = network.state_dict()
     name = next(k for k in saved if k.endswith("running_mean") and ".edges." in k)
     assert saved[name].abs().sum() > 0  # the grouped updates reached the edge's own buffer
+
+
+def test_cell_execution_is_configured_and_auto_runs_edge_by_edge_on_a_cpu() -> None:
+    """``cell_execution`` reaches every cell; ``auto`` groups on a GPU only, since oneDNN's
+    grouped convolutions measured slower on CPU than separate ones (docs/performance.md)."""
+    config = search_preset("darts")
+    assert config.cell_execution == "auto"
+    for execution, grouped in (("auto", None), ("grouped", True), ("per_edge", False)):
+        network, _, _ = _network(config.replace(cell_execution=execution))
+        assert {cell.grouped for cell in network.cells} == {grouped}
+    network, x, _ = _network(config)
+    assert _conv_calls(network, x, None) == _conv_calls(network, x, False)

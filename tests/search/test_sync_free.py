@@ -92,11 +92,16 @@ def _optimizer(preset: str, **changes: Any) -> MultiLevelOptimizer:
 PRESETS = ["darts", "pc_darts", "adarts"]
 
 
+@pytest.mark.parametrize("execution", ["grouped", "per_edge"])
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("schedule", ["sequential", "joint"])
 @pytest.mark.parametrize("order", ["first", "second"])
-def test_a_step_reads_nothing_on_the_host(preset: str, schedule: str, order: str) -> None:
-    optimizer = _optimizer(preset, schedule=schedule, order=order, grad_clip=0.1)
+def test_a_step_reads_nothing_on_the_host(
+    preset: str, schedule: str, order: str, execution: str
+) -> None:
+    optimizer = _optimizer(
+        preset, schedule=schedule, order=order, grad_clip=0.1, cell_execution=execution
+    )
     train, val = _batches()
     epoch = max(level.config.warmup_epochs for level in optimizer.levels)  # every level steps
     optimizer.step(train, val, epoch=epoch, step=0)  # the first step creates optimizer state
