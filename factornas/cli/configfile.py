@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser, base: str) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help=f"a .toml or .json config amending the {base}; flags amend the file",
+        help=f"a .toml or .json config amending the {base}; flags amend the file (default: none)",
     )
     parser.add_argument(
         "--print-config",
@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser, base: str) -> None:
         action="append",
         default=[],
         metavar="MODULE_OR_FILE",
-        help="import a module or .py file first (e.g. to register factor groups); repeatable",
+        help="import a module or .py file first (e.g. to register factor groups); repeatable "
+        "(default: none)",
     )
 
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         choices=LOGGERS,
         help=f"also log each epoch to TensorBoard (RUN_DIR/{LOG_DIR}); metrics.jsonl is always "
-        "written",
+        "written (default: no other log)",
     )
 
 

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=DefaultsFormatter,
     )
     parser.add_argument(
-        "--preset", help=f"one of: {', '.join(SEARCH_PRESETS)} (required without --config)"
+        "--preset",
+        help=f"one of: {', '.join(SEARCH_PRESETS)} (default: none; required without --config)",
     )
     parser.add_argument(
         "--dataset",
@@ -42,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help="dataset directory (default: $FACTORNAS_DATA or ./data; downloaded if missing)",
     )
-    parser.add_argument("--out", type=Path, help="run directory (rerun to resume); required to run")
+    parser.add_argument(
+        "--out", type=Path, help="run directory, rerun to resume (default: none; required to run)"
+    )
     preset_flags: list[tuple[str, type, str]] = [
         ("--epochs", int, "search epochs"),
         ("--batch-size", int, "global batch size"),

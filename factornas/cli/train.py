@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
         help="default: the recipe's or config file's (cifar10 unless they say otherwise)",
     )
-    parser.add_argument("--out", type=Path, help="run directory (rerun to resume); required to run")
+    parser.add_argument(
+        "--out", type=Path, help="run directory, rerun to resume (default: none; required to run)"
+    )
     parser.add_argument(
         "--recipe",
         choices=list(RETRAIN_RECIPES),
