@@ -125,7 +125,7 @@ def mix_factor(
     return _as_edges(weighted_sum(terms, count), count)
 
 
-def _variants(
+def run_variants(
     edges: Sequence[MixedEdge],
     plan: int,
     combos: list[tuple],
@@ -175,7 +175,7 @@ def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str,
             chains = [layers(cast(nn.ModuleList, e.plans[plan][3])[0]) for e in mixed]
             if final_norms.defer(scale, chains, h):
                 continue
-        y = _variants(mixed, plan, combos, h, weights)
+        y = run_variants(mixed, plan, combos, h, weights)
         for name in output_mixtures:
             candidates = [
                 list(cast(nn.ModuleList, cast(nn.ModuleDict, e.plans[plan][4])[name]))

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from factornas.space.config import CellType
 from factornas.supernet.edge import MixedEdge
-from factornas.supernet.grouped import _variants, mix_factor, run_edges
+from factornas.supernet.grouped import mix_factor, run_edges, run_variants
 from factornas.supernet.stacked import Edges
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def _run_plan(
     for factor in inputs:
         candidates = [list(cast(nn.ModuleList, e.inputs[factor.name])) for e in edges]
         h = mix_factor(factor, h, weights.get(factor.name), candidates)
-    y = _variants(edges, plan, combos, h, weights)
+    y = run_variants(edges, plan, combos, h, weights)
     for name in output_mixtures:
         candidates = [
             list(cast(nn.ModuleList, cast(nn.ModuleDict, e.plans[plan][4])[name])) for e in edges
