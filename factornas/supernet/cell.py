@@ -53,8 +53,9 @@ class SearchCell(nn.Module):
             edge_factory(cell, channels, 2 if reduction and source < 2 else 1)
             for _, source in topology.edge_index()
         )
-        #: True: grouped execution; False: edge by edge; None: grouped except on a CPU.
-        self.grouped: bool | None = True
+        #: True: grouped execution; False: edge by edge; None (auto, the default): grouped
+        #: except on a CPU, where oneDNN's grouped kernels measured slower (docs/performance.md).
+        self.grouped: bool | None = None
         edge_index = topology.edge_index()
         #: Per source node: its outgoing edges' indices (targets ascending) and target nodes.
         self.by_source: list[tuple[list[int], list[int]]] = [
