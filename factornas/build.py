@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from factornas.errors import FactorNASError
+from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import NetworkConfig, NetworkKind
 from factornas.evaluate.network import EvalNetwork, build_network
 from factornas.evaluate.source import load_genotype
@@ -34,9 +34,8 @@ def network_config(
     try:
         return NetworkConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "network"
-        raise FactorNASError(f"invalid network setting {where}: {first['msg']}") from None
+        where, message = first_problem(error, "network")
+        raise FactorNASError(f"invalid network setting {where}: {message}") from None
 
 
 def build_model(

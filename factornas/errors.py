@@ -6,9 +6,21 @@ so every message must name the offending thing and say what to do about it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class FactorNASError(Exception):
     """Base class of every user-facing error in factornas."""
+
+
+def first_problem(error: ValidationError, default: str) -> tuple[str, str]:
+    """Where pydantic's first complaint points (dotted field path, ``default`` at the top) and
+    what it says: enough for a one-line message."""
+    first = error.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) or default, first["msg"]
 
 
 class _PlainKeyError(FactorNASError, KeyError):

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from factornas.cli import configfile, loggers
 from factornas.cli.formatting import DefaultsFormatter
-from factornas.errors import FactorNASError
+from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.data import build_retrain_data
 from factornas.evaluate.source import load_genotype
@@ -100,9 +100,8 @@ def _validated(raw: dict[str, Any]) -> RetrainConfig:
     try:
         return RetrainConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise FactorNASError(f"invalid setting {where}: {first['msg']}") from None
+        where, message = first_problem(error, "config")
+        raise FactorNASError(f"invalid setting {where}: {message}") from None
 
 
 def config_from_args(
