@@ -44,3 +44,7 @@ class SpaceError(FactorNASError, ValueError):
 
 class GenotypeError(FactorNASError, ValueError):
     """A genotype file or string cannot be read."""
+
+
+class DerivationError(FactorNASError):
+    """A discrete architecture cannot be read off the architecture weights by the chosen rule."""

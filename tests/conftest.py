@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -20,6 +21,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the CLI subprocess
 def _seeded() -> None:
     """Every test starts from the same RNG state, so results never depend on test order."""
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def float64() -> Iterator[None]:
+    """float64 as the default dtype for the test (exactness tests), restored afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 @pytest.fixture

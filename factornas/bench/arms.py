@@ -7,7 +7,8 @@ all arms hold comparable architectures (DESIGN §1, "Flat twin"):
 * ``flat``: its flat twin, one α over every (op × factor choices) combination;
 * ``GROUP=CANDIDATE`` (or just ``CANDIDATE`` when one factor group has it, e.g. ``relu``): the
   space with that factor restricted to one candidate, as a search "with a fixed activation"
-  (paper, Table 2). For ``adarts``, ``relu`` is exactly the ``darts`` space.
+  (paper, Table 2), under the same (A-DARTS's) settings as every arm. For ``adarts``, ``relu``
+  is the ``adarts_relu`` preset: DARTS's space searched the A-DARTS way, not DARTS's protocol.
 
 A fixed-factor arm *restricts* the group instead of freezing it one-hot (``--fix
 activation=selu``): both search the same architectures with the same forward function (a
@@ -151,7 +152,7 @@ def build_arms(space_name: str, baselines: tuple[str, ...]) -> list[Arm]:
                 f"{group}={candidate}",
                 "fixed",
                 fixed,
-                f"{group} fixed to {candidate}",
+                f"{space_name}'s search with {group} fixed to {candidate}",
                 _searched_factors(fixed),
             )
         )

@@ -74,6 +74,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"first- or second-order (unrolled) architecture gradient ({PRESET_DEFAULT})",
     )
     parser.add_argument(
+        "--derivation",
+        choices=["darts", "pairs", "threshold"],
+        help="how the genotype is read off the weights: darts (each node's two strongest "
+        "inputs), pairs (GDAS: its two strongest (op, input) pairs) or threshold (FairDARTS: "
+        f"DARTS's edges whose op reaches the threshold); may differ on resume ({PRESET_DEFAULT})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help=f"the threshold rule's weight an edge's op must reach ({PRESET_DEFAULT}: 0.85)",
+    )
+    parser.add_argument(
         "--fix",
         action="append",
         default=[],
@@ -160,6 +172,10 @@ def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConf
         if lr is not None:
             changes[field] = {**getattr(base, field).model_dump(), "lr": lr}
     changes["data"] = data
+    derivation = {"rule": args.derivation, "threshold": args.threshold}
+    derivation = {k: v for k, v in derivation.items() if v is not None}
+    if derivation:
+        changes["derivation"] = {**base.derivation.model_dump(), **derivation}
     frozen = _frozen_levels(args)
     if frozen:
         named = {lv.group for lv in frozen}

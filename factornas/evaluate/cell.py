@@ -31,7 +31,9 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 class EvalCell(nn.Module):
     """Two preprocessed inputs, then each intermediate node sums its kept edges' outputs; the
-    output concatenates the genotype's ``concat`` nodes.
+    output concatenates the genotype's ``concat`` nodes. A node without edges is skipped, as
+    FairDARTS's evaluation cell skips the nodes its threshold rule left without inputs; two
+    edges of one node from the same source are two separate modules (GDAS's rule).
 
     Every edge is built by :func:`~factornas.supernet.path.build_path`, so any registered
     factor group (activation, normalization, variant…) is honoured without special cases.
@@ -53,8 +55,18 @@ class EvalCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(c_prev_prev, channels, 1, 1, 0, affine=True)
         self.preprocess1 = ReLUConvBN(c_prev, channels, 1, 1, 0, affine=True)
-        self.node_sizes = tuple(len(node) for node in cell.nodes)
+        # A node without edges (FairDARTS's threshold rule) has no state and is skipped: no
+        # edge reads it and concat does not name it (CellGenotype validates both). States are
+        # stored for the inputs and the nodes with edges only, so ``slots`` maps a node number
+        # to its place in that list.
+        slots = {0: 0, 1: 1}
+        for i, node in enumerate(cell.nodes):
+            if node:
+                slots[i + 2] = len(slots)
+        self.node_sizes = tuple(len(node) for node in cell.nodes if node)
         self.sources = tuple(edge.source for node in cell.nodes for edge in node)
+        self._source_slots = tuple(slots[source] for source in self.sources)
+        self._concat_slots = tuple(slots[node] for node in cell.concat)
         self.edges = nn.ModuleList()
         for node in cell.nodes:
             for edge in node:
@@ -74,11 +86,11 @@ class EvalCell(nn.Module):
         for size in self.node_sizes:
             node: torch.Tensor | None = None
             for _ in range(size):
-                h = self.edges[e](states[self.sources[e]])
+                h = self.edges[e](states[self._source_slots[e]])
                 if drop and self.droppable[e]:
                     h = drop_path(h, drop_prob)
                 node = h if node is None else node + h
                 e += 1
-            assert node is not None  # resolve_genotype refuses nodes without edges
+            assert node is not None  # node_sizes lists the nodes with edges only
             states.append(node)
-        return torch.cat([states[i] for i in self.concat], dim=1)
+        return torch.cat([states[i] for i in self._concat_slots], dim=1)

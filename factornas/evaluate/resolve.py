@@ -33,7 +33,8 @@ class ResolvedEdge:
 
 @dataclass(frozen=True)
 class ResolvedCell:
-    """One cell type ready to build: the factors present, the kept edges per node, the concat."""
+    """One cell type ready to build: the factors present, the kept edges per node (none for a
+    node the threshold rule emptied), the concat."""
 
     factors: CellFactors
     nodes: tuple[tuple[ResolvedEdge, ...], ...]
@@ -101,16 +102,15 @@ def _resolve_cell(
     for name, (group, _) in override.items():
         present.setdefault(name, group)
 
-    nodes = []
-    for i, edges in enumerate(cell.nodes):
-        if not edges:
-            raise GenotypeError(f"{kind} cell, node {i + 2} has no incoming edge")
-        nodes.append(
-            tuple(
-                _resolve_edge(f"{kind} cell, node {i + 2}", e, op_group, present, override)
-                for e in edges
-            )
+    # A node without edges (FairDARTS's threshold rule) resolves to no edges: the genotype's
+    # validation guarantees that no edge leaves it and that concat does not name it.
+    nodes = [
+        tuple(
+            _resolve_edge(f"{kind} cell, node {i + 2}", e, op_group, present, override)
+            for e in edges
         )
+        for i, edges in enumerate(cell.nodes)
+    ]
     factors = CellFactors(
         ResolvedFactor(op_group, op_group.select(None)),
         tuple(ResolvedFactor(g, g.select(None)) for g in present.values()),

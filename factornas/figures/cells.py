@@ -3,8 +3,12 @@
 DARTS drew cells with graphviz, a system package outside PyPI. Here the layout is computed
 directly: nodes sit in columns by their depth in the cell (longest path from the inputs), and
 each edge is a straight line or an arc whose bend is chosen greedily so that it clears every
-other node and its label box clears the labels and edges already placed. One data unit is one
-inch of the figure, so text sizes (in points) can be compared with positions when placing labels.
+other node and its label box clears the labels and edges already placed. Parallel edges (one
+source kept twice with two ops, GDAS's rule) get bends at least :data:`PARALLEL_GAP` apart, so
+each is a distinct arc with its own label. An intermediate node without any edge (emptied by
+FairDARTS's threshold rule) is left out of the picture; the others keep their numbers. One data
+unit is one inch of the figure, so text sizes (in points) can be compared with positions when
+placing labels.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
 COLUMN_GAP = 3.4  # inches between node columns: room for a label on every edge
 ROW_GAP = 1.7  # inches between nodes of one column
 BEND_COST = 0.4  # a straight edge is worth this much collision per unit of bend
+PARALLEL_GAP = 0.25  # least difference between the bends of two edges joining the same nodes
 LABEL_ROOM = 0.45  # extra inches of column gap per labelled edge beyond three
 NODE_RADIUS = 0.3
 FONT_SIZE = 8.5
@@ -64,17 +69,28 @@ def edge_text(op: str, factors: dict[str, str]) -> str:
     return op + "\n" + " · ".join(factors.values())
 
 
-def layout(graph: nx.DiGraph) -> dict[str, Point]:
+def drawn_nodes(graph: nx.MultiDiGraph) -> list[str]:
+    """The nodes a picture shows, in insertion order: every node except an intermediate node
+    without any edge (the threshold rule's emptied nodes compute nothing)."""
+    return [
+        node
+        for node, kind in graph.nodes(data="kind")
+        if kind != "intermediate" or graph.degree(node) > 0
+    ]
+
+
+def layout(graph: nx.MultiDiGraph) -> dict[str, Point]:
     """Column = depth from the inputs, rows centered; inputs top-down as c_{k-2}, c_{k-1}.
 
     A gap between two columns widens with the number of labelled edges ending across it, so a
-    crowded gap (two inputs feeding three nodes: six labels) gets room for its labels.
+    crowded gap (two inputs feeding three nodes: six labels) gets room for its labels. Only
+    :func:`drawn_nodes` get a position.
     """
     depth: dict[str, int] = {}
     for node in nx.topological_sort(graph):
         depth[node] = 1 + max((depth[p] for p in graph.predecessors(node)), default=-1)
     columns: dict[int, list[str]] = {}
-    for node in graph.nodes:  # insertion order: inputs, intermediates by index, output
+    for node in drawn_nodes(graph):  # insertion order: inputs, intermediates by index, output
         columns.setdefault(depth[node], []).append(node)
     x = 0.0
     positions = {}
@@ -185,27 +201,35 @@ class Route:
     text: str
     bend: float
     label: Box | None
+    key: int = 0  # which of the parallel edges between source and target
 
 
-def route(graph: nx.DiGraph, pos: dict[str, Point]) -> list[Route]:
+def route(graph: nx.MultiDiGraph, pos: dict[str, Point]) -> list[Route]:
     """Choose every edge's bend and label position, greedily, long edges first (they have the
-    fewest good routes; short ones adapt around them). Pure geometry, no matplotlib."""
+    fewest good routes; short ones adapt around them). Parallel edges take bends at least
+    :data:`PARALLEL_GAP` apart. Pure geometry, no matplotlib."""
     placed = _Placed(labels=[], curves=[])
     routes = []
-    order = sorted(graph.edges(data=True), key=lambda e: -math.dist(pos[e[0]], pos[e[1]]))
-    for u, v, data in order:
+    bends: dict[tuple[str, str], list[float]] = {}  # bends taken between two nodes
+    order = sorted(
+        graph.edges(keys=True, data=True), key=lambda e: -math.dist(pos[e[0]], pos[e[1]])
+    )
+    for u, v, key, data in order:
         a, b = pos[u], pos[v]
         text = edge_text(data["op"], data["factors"]) if data["op"] != "concat" else ""
         others = [p for n, p in pos.items() if n not in (u, v)]
+        taken = bends.setdefault((u, v), [])
+        free = [r for r in _BENDS if all(abs(r - t) >= PARALLEL_GAP for t in taken)]
         bend, at = min(
-            ((r, t) for r in _BENDS for t in (_LABEL_AT if text else (0.5,))),
+            ((r, t) for r in free or _BENDS for t in (_LABEL_AT if text else (0.5,))),
             key=lambda c: _cost(a, b, c[0], c[1], text, others, placed),
         )
+        taken.append(bend)
         placed.curves.append(_curve(a, b, bend))
         label = _label_box(text, _bezier(a, _control(a, b, bend), b, at)) if text else None
         if label is not None:
             placed.labels.append(label)
-        routes.append(Route(u, v, data["op"], text, bend, label))
+        routes.append(Route(u, v, data["op"], text, bend, label, key))
     return routes
 
 

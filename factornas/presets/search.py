@@ -1,4 +1,13 @@
-"""The paper's search configurations as plain :class:`SearchConfig` objects."""
+"""Every shipped search method as a plain :class:`SearchConfig`, each its reference protocol.
+
+A baseline preset carries the settings of its reference code's own search script, not
+SearchConfig's defaults (which are A-DARTS's, paper §4.2): epochs, batch, both optimizers and
+their schedules, warm-up, clipping, op set, step order and derivation. ``docs/presets.md``
+lists every setting of every preset with where it comes from (a test holds the two equal);
+where a preset deliberately differs from its reference, the row says why. Presets that exist
+only here (the A-DARTS family beyond the paper's two, ``adarts_gdas``) inherit A-DARTS's
+settings.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +17,93 @@ from factornas.errors import UnknownNameError
 from factornas.presets.spaces import SPACE_PRESETS, space_preset
 from factornas.search.config import (
     DataConfig,
+    DerivationConfig,
     LevelConfig,
     OptimizerConfig,
     RelaxationSpec,
     SearchConfig,
+    StageConfig,
 )
+from factornas.space.config import SearchSpace
+
+#: quark0/darts ``cnn/train_search.py`` L24-27 and L103-104: SGD 0.025 → 0.001, cosine over
+#: the run, stepped at the start of every epoch (L109), momentum 0.9, weight decay 3e-4.
+DARTS_WEIGHTS = OptimizerConfig(
+    kind="sgd",
+    lr=0.025,
+    momentum=0.9,
+    weight_decay=3e-4,
+    schedule="cosine",
+    lr_min=0.001,
+    scheduler_step="before_epoch",
+)
+#: quark0/darts ``cnn/architect.py`` L17-18 with ``train_search.py`` L42-43: Adam 3e-4,
+#: betas (0.5, 0.999), weight decay 1e-3.
+DARTS_ARCH = OptimizerConfig(kind="adam", lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+
+
+def _darts_protocol(space: SearchSpace, **changes: object) -> SearchConfig:
+    """DARTS's ``cnn/train_search.py``: 50 epochs, batch 64, C=16, 8 cells, train split 50/50,
+    gradient clipping 5, the architecture stepped before the weights (L147 before L149-155),
+    first order unless ``--unrolled`` (``order="second"``); ``changes`` amend it."""
+    settings: dict[str, object] = {
+        "space": space,
+        "epochs": 50,
+        "batch_size": 64,
+        "weights_optimizer": DARTS_WEIGHTS,
+        "arch_optimizer": DARTS_ARCH,
+        "step_order": "architecture_first",
+        **changes,
+    }
+    return SearchConfig.model_validate(settings)
+
+
+def darts_search() -> SearchConfig:
+    """DARTS (quark0/darts ``cnn/train_search.py``, first order; ``--order second`` is its
+    ``--unrolled``)."""
+    return _darts_protocol(space_preset("darts"))
 
 
 def adarts_search() -> SearchConfig:
     """A-DARTS on CIFAR-10 (§4.2): C=16, 8 cells, batch 64, 25 epochs, SGD 0.05 → 0.001
     cosine, momentum 0.9, wd 3e-4, clip 5; two Adams lr 6e-4, betas (0.5, 0.999), wd 1e-3;
-    train split 50/50 into train/val. These are :class:`SearchConfig`'s defaults."""
+    train split 50/50; ω stepped first (Algorithm 1). These are :class:`SearchConfig`'s
+    defaults."""
     return SearchConfig(space=space_preset("adarts"))
 
 
-def darts_search() -> SearchConfig:
-    """The same search over DARTS's space (ReLU only): the paper's ReLU baseline (Table 2)."""
+def adarts_relu_search() -> SearchConfig:
+    """The paper's ReLU-only baseline (Table 2, "search with ReLU"): A-DARTS's search with the
+    activation fixed to ReLU, which is DARTS's space under A-DARTS's settings."""
     return SearchConfig(space=space_preset("darts"))
 
 
 def flat40_search() -> SearchConfig:
-    """The same search over A-DARTS's flat twin: 40 candidates under one α."""
+    """A-DARTS's search over its flat twin: 40 candidates under one α."""
     return SearchConfig(space=space_preset("flat40"))
 
 
 def pc_darts_search() -> SearchConfig:
-    """PC-DARTS on CIFAR-10, as its ``train_search.py``: the ``pc_darts`` space (K=4, edge
-    normalization), C=16, 8 cells, batch 256, 50 epochs, architecture steps from epoch 15 on;
-    SGD 0.1 → 0 cosine, momentum 0.9, wd 3e-4, clip 5; Adam 6e-4, betas (0.5, 0.999), wd 1e-3
-    for α and the edge weights (one level, one optimizer, as PC-DARTS); train split 50/50."""
+    """PC-DARTS on CIFAR-10 (yuhuixu1993/PC-DARTS ``train_search.py``): the ``pc_darts`` space
+    (K=4, edge normalization), C=16, 8 cells, batch 256 (L24), 50 epochs, architecture steps
+    from epoch 15 on (L156) and before the weight step; SGD 0.1 → 0 cosine stepped at the
+    start of every epoch (L112-114), momentum 0.9, wd 3e-4, clip 5; Adam 6e-4, betas (0.5,
+    0.999), wd 1e-3 for α and the edge weights (one level, one optimizer, as PC-DARTS); train
+    split 50/50."""
     return SearchConfig(
         space=space_preset("pc_darts"),
         batch_size=256,
         epochs=50,
         arch_warmup_epochs=15,
+        step_order="architecture_first",
         weights_optimizer=OptimizerConfig(
-            kind="sgd", lr=0.1, momentum=0.9, weight_decay=3e-4, schedule="cosine", lr_min=0.0
+            kind="sgd",
+            lr=0.1,
+            momentum=0.9,
+            weight_decay=3e-4,
+            schedule="cosine",
+            lr_min=0.0,
+            scheduler_step="before_epoch",
         ),
         arch_optimizer=OptimizerConfig(kind="adam", lr=6e-4, betas=(0.5, 0.999), weight_decay=1e-3),
     )
@@ -55,7 +115,7 @@ def apc_darts_search() -> SearchConfig:
     2.5% samples of the ILSVRC2012 training folder at 224×224; 50 epochs, α and β (two Adams,
     lr 6e-3, betas (0.5, 0.999), wd 1e-3; the edge weights step with α) from epoch 15 on; SGD
     0.5 → 0 cosine after PC-DARTS's 5-epoch linear warm-up for batches above 256, momentum 0.9,
-    wd 3e-5, clip 5.
+    wd 3e-5, clip 5; ω stepped first (Algorithm 1).
 
     The batch of 1,024 is global: under ``torchrun --nproc_per_node=8`` (the paper's 8 GPUs)
     each process takes 128 images per step; on fewer processes each takes more.
@@ -96,56 +156,158 @@ def adarts_conv_search() -> SearchConfig:
     return SearchConfig(space=space_preset("adarts_conv"))
 
 
-def _relaxed(space: str, **levels: LevelConfig) -> SearchConfig:
-    """DARTS's CIFAR-10 search over ``space`` with the given per-group levels."""
-    return SearchConfig(space=space_preset(space), levels=tuple(levels.values()))
+def _gumbel() -> RelaxationSpec:
+    """GDAS's hard Gumbel-softmax, τ 10 → 0.1 (``NASNet-space-search-by-GDAS.sh``)."""
+    return RelaxationSpec(name="gumbel", options={"tau_max": 10.0, "tau_min": 0.1})
 
 
 def gdas_search() -> SearchConfig:
-    """GDAS over DARTS's space: the op group Gumbel-sampled (hard, straight-through), τ annealed
-    linearly 10 → 0.1; only the sampled op of each edge runs. Otherwise DARTS's settings."""
-    gumbel = RelaxationSpec(name="gumbel", options={"tau_max": 10.0, "tau_min": 0.1})
-    return _relaxed("darts", op=LevelConfig(group="op", relaxation=gumbel))
+    """GDAS over DARTS's space (D-X-Y/AutoDL-Projects): the op group Gumbel-sampled, only the
+    sampled op of each edge runs; ``configs/search-opts/GDAS-NASNet-CIFAR.config``: 250
+    epochs, batch 256, SGD 0.025 → 0.001 cosine with Nesterov momentum 0.9, wd 5e-4;
+    ``configs/search-archs/GDAS-NASNet-CIFAR.config``: C=16, N=2 (6 cells); Adam 3e-4,
+    betas (0.5, 0.999), wd 1e-3 (``exps/NAS-Bench-201-algos/GDAS.py`` L172-177); the weights
+    step first (L49-55, then L64-69); the genotype keeps each node's two strongest
+    (op, input) pairs."""
+    return SearchConfig(
+        space=space_preset("darts"),
+        layers=6,
+        epochs=250,
+        batch_size=256,
+        weights_optimizer=OptimizerConfig(
+            kind="sgd",
+            lr=0.025,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            schedule="cosine",
+            lr_min=0.001,
+        ),
+        arch_optimizer=DARTS_ARCH,
+        levels=(LevelConfig(group="op", relaxation=_gumbel()),),
+        derivation=DerivationConfig(rule="pairs"),
+    )
+
+
+def _drnas_level() -> LevelConfig:
+    """DrNAS's Dirichlet op group with its default L2 regularizer on θ (``reg_type='l2'``,
+    ``reg_scale`` 1e-3, ``DARTS-space/train_search.py`` L45-46), applied as the loss term
+    whose gradient DrNAS's Adam weight decay adds (``architect.py`` L17-22)."""
+    dirichlet = RelaxationSpec(name="dirichlet", options={"regularizer": "l2", "weight": 1e-3})
+    return LevelConfig(group="op", relaxation=dirichlet)
+
+
+def _drnas_protocol(**changes: object) -> SearchConfig:
+    """DrNAS's ``DARTS-space/train_search.py``: seven ops (no ``none``), batch 64, SGD 0.1 → 0
+    cosine (stepped after each epoch, L128/L144), momentum 0.9, wd 3e-4, clip 5; Adam 6e-4,
+    betas (0.5, 0.999), no weight decay (the L2 term is the relaxation's); the architecture
+    steps from epoch 10 (L182) before the weights; 50 epochs."""
+    settings: dict[str, object] = {
+        "space": space_preset("darts_without_none"),
+        "epochs": 50,
+        "batch_size": 64,
+        "weights_optimizer": OptimizerConfig(
+            kind="sgd", lr=0.1, momentum=0.9, weight_decay=3e-4, schedule="cosine", lr_min=0.0
+        ),
+        "arch_optimizer": OptimizerConfig(kind="adam", lr=6e-4, betas=(0.5, 0.999)),
+        "arch_warmup_epochs": 10,
+        "step_order": "architecture_first",
+        "levels": (_drnas_level(),),
+        **changes,
+    }
+    return SearchConfig.model_validate(settings)
 
 
 def drnas_search() -> SearchConfig:
-    """DrNAS over DARTS's space: Dirichlet-sampled op weights (concentration elu(θ)+1), the KL
-    to a Dirichlet(1) prior with weight 1e-3. Otherwise DARTS's settings."""
-    dirichlet = RelaxationSpec(
-        name="dirichlet", options={"regularizer": "kl", "weight": 1e-3, "prior": 1.0}
+    """DrNAS without progressive learning: its script's settings on DARTS's supernet (C=16, 8
+    cells, every channel searched)."""
+    return _drnas_protocol()
+
+
+def drnas_progressive_search() -> SearchConfig:
+    """DrNAS with progressive learning, its ``DARTS-space/train_search.py`` as written: C=36,
+    20 cells (L32-33), two stages of 25 epochs (L122), partial channels K = 6 then 4 (L43,
+    L120), every edge pruned to its 4 strongest ops between them (L121, L148), and 10 warm-up
+    epochs in each stage (L182 counts the stage's epochs)."""
+    return _drnas_protocol(
+        channels=36,
+        layers=20,
+        arch_warmup_epochs=0,
+        stages=(
+            StageConfig(epochs=25, partial_channels=6, warmup_epochs=10),
+            StageConfig(epochs=25, partial_channels=4, keep_ops=4, warmup_epochs=10),
+        ),
     )
-    return _relaxed("darts", op=LevelConfig(group="op", relaxation=dirichlet))
 
 
 def fair_darts_search() -> SearchConfig:
-    """FairDARTS over DARTS's space: independent sigmoids and the zero-one loss (weight 10)."""
+    """FairDARTS (xiaomi-automl/FairDARTS ``fairdarts/train_search.py``): seven ops (no
+    ``none``), independent sigmoids starting at 0 (``model_search.py`` L125-126) and the
+    zero-one loss of weight 10 over both cell types' sigmoids at once; batch 128, SGD 0.005 →
+    0.001 cosine stepped at the start of every epoch (L138), momentum 0.9, wd 3e-4, clip 5, 50
+    epochs; Adam 3e-3, betas (0.9, 0.999), wd 1e-3 (``architect.py`` L15-16); the
+    architecture steps before the weights (L200)."""
     sigmoid = RelaxationSpec(name="sigmoid", options={"weight": 10.0})
-    return _relaxed("darts", op=LevelConfig(group="op", relaxation=sigmoid))
+    return SearchConfig(
+        space=space_preset("darts_without_none"),
+        epochs=50,
+        batch_size=128,
+        arch_init_std=0.0,
+        weights_optimizer=OptimizerConfig(
+            kind="sgd",
+            lr=0.005,
+            momentum=0.9,
+            weight_decay=3e-4,
+            schedule="cosine",
+            lr_min=0.001,
+            scheduler_step="before_epoch",
+        ),
+        arch_optimizer=OptimizerConfig(kind="adam", lr=3e-3, betas=(0.9, 0.999), weight_decay=1e-3),
+        step_order="architecture_first",
+        levels=(LevelConfig(group="op", relaxation=sigmoid),),
+    )
+
+
+def _smoothed(mode: str) -> SearchConfig:
+    """SDARTS (xiangning-chen/SmoothDARTS ``sota/cnn/train_search.py``): DARTS's protocol (its
+    L34-54 defaults are DARTS's), the op weights smoothed during the weight step with radius
+    0.03 → 0.3 (L170)."""
+    smoothing = {"mode": mode, "epsilon_start": 0.03, "epsilon_end": 0.3}
+    level = LevelConfig.model_validate({"group": "op", "smoothing": smoothing})
+    return _darts_protocol(space_preset("darts"), levels=(level,))
 
 
 def sdarts_rs_search() -> SearchConfig:
-    """SDARTS-RS over DARTS's space: uniform noise on the op weights during the weight step,
-    radius 0.03 → 0.3 linearly."""
-    smoothing = {"epsilon_start": 0.03, "epsilon_end": 0.3}
-    return _relaxed("darts", op=LevelConfig.model_validate({"group": "op", "smoothing": smoothing}))
+    """SDARTS-RS: uniform noise on the op weights during the weight step."""
+    return _smoothed("random")
+
+
+def sdarts_adv_search() -> SearchConfig:
+    """SDARTS-ADV: the worst perturbation within the radius, by 7 steps of projected
+    sign-gradient ascent in eval mode (``attacker/perturb.py``)."""
+    return _smoothed("adversarial")
 
 
 def beta_darts_search() -> SearchConfig:
-    """β-DARTS over DARTS's space: λ·mean logsumexp(α) on the validation loss, λ 0 → 50."""
-    beta = {"weight_start": 0.0, "weight_end": 50.0}
-    return _relaxed("darts", op=LevelConfig.model_validate({"group": "op", "beta": beta}))
+    """β-DARTS (Sunshine-Ye/Beta-DARTS): DARTS's protocol (``sota/cnn/train_search.py``
+    L34-54), plus λ·mean logsumexp(α) on the validation loss with λ = 50·epoch/100
+    (``optimizers/darts/architect.py`` L55-59, L81-83)."""
+    level = LevelConfig.model_validate({"group": "op", "beta": {"weight_per_epoch": 0.5}})
+    return _darts_protocol(space_preset("darts"), levels=(level,))
 
 
 def adarts_gdas_search() -> SearchConfig:
     """A-DARTS with GDAS on the op group only: ops Gumbel-sampled (τ 10 → 0.1), activations a
-    softmax, each group on its own level."""
-    gumbel = RelaxationSpec(name="gumbel", options={"tau_max": 10.0, "tau_min": 0.1})
-    return _relaxed("adarts", op=LevelConfig(group="op", relaxation=gumbel))
+    softmax, each group on its own level; A-DARTS's settings otherwise."""
+    return SearchConfig(
+        space=space_preset("adarts"), levels=(LevelConfig(group="op", relaxation=_gumbel()),)
+    )
 
 
 SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
     "darts": darts_search,
     "adarts": adarts_search,
+    "adarts_relu": adarts_relu_search,
     "flat40": flat40_search,
     "pc_darts": pc_darts_search,
     "apc_darts": apc_darts_search,
@@ -153,8 +315,10 @@ SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
     "adarts_conv": adarts_conv_search,
     "gdas": gdas_search,
     "drnas": drnas_search,
+    "drnas_progressive": drnas_progressive_search,
     "fair_darts": fair_darts_search,
     "sdarts_rs": sdarts_rs_search,
+    "sdarts_adv": sdarts_adv_search,
     "beta_darts": beta_darts_search,
     "adarts_gdas": adarts_gdas_search,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from factornas.errors import UnknownNameError
+from factornas.factors.registry import get_group
 from factornas.space.config import GroupSpec, SearchSpace
 
 
@@ -13,6 +14,20 @@ def darts_space() -> SearchSpace:
     return SearchSpace(
         name="darts",
         normal=(GroupSpec(group="op"), GroupSpec(group="activation", candidates=("relu",))),
+    )
+
+
+def darts_without_none_space() -> SearchSpace:
+    """DARTS's space without the ``none`` op (seven ops, ReLU in front of every convolution):
+    the op set of DrNAS (``DARTS-space/genotypes.py``) and FairDARTS
+    (``fairdarts/genotypes.py``), whose ``PRIMITIVES`` leave ``none`` out."""
+    ops = tuple(name for name in get_group("op").names if name != "none")
+    return SearchSpace(
+        name="darts_without_none",
+        normal=(
+            GroupSpec(group="op", candidates=ops),
+            GroupSpec(group="activation", candidates=("relu",)),
+        ),
     )
 
 
@@ -84,6 +99,7 @@ def apc_darts_space() -> SearchSpace:
 
 SPACE_PRESETS: dict[str, Callable[[], SearchSpace]] = {
     "darts": darts_space,
+    "darts_without_none": darts_without_none_space,
     "adarts": adarts_space,
     "flat40": flat40_space,
     "adarts_norm": adarts_norm_space,

@@ -8,7 +8,9 @@ own (the op group Gumbel-sampled while the activation group stays a softmax):
 * :meth:`Relaxation.weights` — the weights the forward pass mixes with (stochastic ones during
   training), and :attr:`Relaxation.sampled` — whether they are one-hot, so that only the chosen
   path of each edge needs to run;
-* :meth:`Relaxation.loss` — its terms added to the validation loss the group steps on;
+* :meth:`Relaxation.loss` — its terms added to the validation loss the group steps on, given
+  the group's parameters of every cell type at once: how a term aggregates over cell types is
+  part of the method (FairDARTS takes one mean over both cell types' weights, DrNAS a sum);
 * :meth:`Relaxation.set_epoch` — its schedules (a pure function of the epoch, so resuming needs
   no state of its own);
 * :meth:`Relaxation.strengths` — the deterministic weights a genotype is derived from and that
@@ -20,6 +22,7 @@ Every paper constant lives in the relaxation's pydantic :attr:`Relaxation.Option
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -45,6 +48,9 @@ class Relaxation(ABC):
     Options: ClassVar[type[BaseModel]] = NoOptions
     #: Forward weights are one-hot per edge: only each edge's chosen op path has to run.
     sampled: ClassVar[bool] = False
+    #: Each edge's weights sum to one (a point of the simplex), as SDARTS's smoothing assumes
+    #: when it clips and renormalizes them.
+    simplex: ClassVar[bool] = True
 
     def __init__(self, options: BaseModel | None = None) -> None:
         self.options: Any = options if options is not None else self.Options()
@@ -58,8 +64,10 @@ class Relaxation(ABC):
         evaluation-mode forward weights."""
         return self.weights(param, training=False)
 
-    def loss(self, param: torch.Tensor) -> torch.Tensor | None:
-        """Its term of the validation loss for ``param`` (None: no term)."""
+    def loss(self, params: Sequence[torch.Tensor]) -> torch.Tensor | None:
+        """Its term of the validation loss for the group's ``params``, one ``(rows, n)``
+        tensor per cell type that searches the group, in the space's cell-type order (None: no
+        term)."""
         return None
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
@@ -72,7 +80,10 @@ class Relaxation(ABC):
 
 
 def linear(start: float, end: float, epoch: int, epochs: int) -> float:
-    """``start`` at epoch 0 to ``end`` at the last epoch, linearly (``start`` for one epoch)."""
+    """``start`` at epoch 0 to ``end`` at the last epoch, linearly (``start`` for one epoch).
+
+    GDAS anneals its temperature this way (``tau_max − (tau_max − tau_min)·e/(E − 1)``).
+    """
     if epochs <= 1:
         return start
     t = epoch / (epochs - 1)

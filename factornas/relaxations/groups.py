@@ -7,6 +7,7 @@ config (tests, notebooks) behaves as DARTS.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,6 @@ from factornas.relaxations.stabilizers import (
     BetaRegConfig,
     SmoothingConfig,
     beta_loss,
-    perturb,
     smooth,
 )
 
@@ -39,11 +39,12 @@ class GroupRelaxations:
         self.groups: dict[str, GroupRelaxation] = {}
         self._default = GroupRelaxation(Softmax())
         self.epoch, self.epochs = 0, 1
-        #: True during the weight step: smoothing perturbs the weights only then (SDARTS).
+        #: True during the weight step: random smoothing perturbs the weights only then.
         self.perturbing = False
-        #: Adversarial smoothing's perturbations by (cell type, group), set before each
-        #: weight step (:func:`factornas.search.adversarial.attack`).
-        self.deltas: dict[tuple[str, str], torch.Tensor] = {}
+        #: Weights that replace a (cell type, group)'s relaxed weights in every forward pass
+        #: while set: SDARTS-ADV's attack iterates, then its perturbed weights for the weight
+        #: step (:func:`factornas.search.adversarial.attack`).
+        self.overrides: dict[tuple[str, str], torch.Tensor] = {}
 
     def set(self, group: str, settings: GroupRelaxation) -> None:
         self.groups[group] = settings
@@ -61,15 +62,15 @@ class GroupRelaxations:
     def weights(
         self, cell_type: str, group: str, param: torch.Tensor, training: bool
     ) -> torch.Tensor:
+        override = self.overrides.get((cell_type, group))
+        if override is not None:
+            return override
         settings = self[group]
         w = settings.relaxation.weights(param, training)
         smoothing = settings.smoothing
-        if not (self.perturbing and training and smoothing is not None):
-            return w
-        if smoothing.mode == "random":
+        if self.perturbing and training and smoothing is not None and smoothing.mode == "random":
             return smooth(w, self.epsilon(group))
-        delta = self.deltas.get((cell_type, group))
-        return w if delta is None else perturb(w, delta)
+        return w
 
     def epsilon(self, group: str) -> float:
         """The group's smoothing radius this epoch (0 without smoothing)."""
@@ -79,12 +80,12 @@ class GroupRelaxations:
     def strengths(self, group: str, param: torch.Tensor) -> torch.Tensor:
         return self[group].relaxation.strengths(param)
 
-    def loss(self, group: str, param: torch.Tensor) -> torch.Tensor | None:
-        """The group's terms of the validation loss for one cell type's ``param``."""
+    def loss(self, group: str, params: Sequence[torch.Tensor]) -> torch.Tensor | None:
+        """The group's terms of the validation loss for its ``params`` of every cell type."""
         settings = self[group]
-        total = settings.relaxation.loss(param)
-        if settings.beta is not None:
-            term = settings.beta.weight(self.epoch, self.epochs) * beta_loss(param)
+        total = settings.relaxation.loss(params)
+        if settings.beta is not None and params:
+            term = settings.beta.weight(self.epoch, self.epochs) * beta_loss(params)
             total = term if total is None else total + term
         return total
 

@@ -34,8 +34,19 @@ class GumbelOptions(BaseModel):
 
 
 def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
-    """Standard Gumbel noise shaped like ``like``: ``−log(E)``, ``E ~ Exp(1)``."""
-    return -torch.empty_like(like).exponential_().log()
+    """Standard Gumbel noise shaped like ``like``: ``−log(E)``, ``E ~ Exp(1)``.
+
+    ``E`` can come out exactly 0, which makes that entry infinite (about once in 2²⁴ float32
+    draws: a few times in a long search). GDAS draws again until every entry is finite
+    (``search_model_gdas_nasnet.py``, ``get_gumbel_prob``); here each infinite entry takes the
+    entry of a second draw, which has the same distribution (the entries are independent)
+    and needs no host read of the first draw. Two infinite draws of one entry (about 2⁻⁴⁸)
+    keep the largest finite value.
+    """
+    noise = -torch.empty_like(like).exponential_().log()
+    again = -torch.empty_like(like).exponential_().log()
+    noise = torch.where(torch.isfinite(noise), noise, again)
+    return noise.clamp(max=torch.finfo(noise.dtype).max)
 
 
 def straight_through(soft: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,17 @@
 """FairDARTS's relaxation: independent sigmoids, pushed to 0 or 1 by the zero-one loss.
 
 Every candidate gets its own weight ``σ(α)`` (no competition through a shared normalization,
-so a skip connection's advantage does not suppress the others). The zero-one loss
-``−mean((σ(α) − 0.5)²)``, times ``weight`` (FairDARTS: 10), rewards weights far from 0.5.
-Derivation ranks by ``σ(α)`` within the DARTS cell's rule (the ``edges_per_node`` strongest
-incoming edges, the best non-zero op on each); FairDARTS's own threshold rule (keep every op
-above 0.85) does not fit a cell with exactly two inputs per node.
+so a skip connection's advantage does not suppress the others). The zero-one loss is
+FairDARTS's ``ConvSeparateLoss`` (``fairdarts/separate_loss.py``): ``−weight · MSE(σ, 0.5)``
+over the normal and reduction weights *concatenated* (``train_search.py`` and
+``architect.py`` build ``aux_input = cat([σ(α_normal), σ(α_reduce)])``), one mean over both
+cell types, ``weight`` 10 (its ``aux_loss_weight``). Derivation ranks by ``σ(α)``: DARTS's
+rule, or FairDARTS's own ``threshold_sparse`` (``derivation.rule = "threshold"``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,11 +35,12 @@ def zero_one_loss(weights: torch.Tensor) -> torch.Tensor:
 class Sigmoid(Relaxation):
     name = "sigmoid"
     Options = SigmoidOptions
+    simplex = False
 
     def weights(self, param: torch.Tensor, training: bool) -> torch.Tensor:
         return torch.sigmoid(param)
 
-    def loss(self, param: torch.Tensor) -> torch.Tensor | None:
-        if self.options.weight == 0:
+    def loss(self, params: Sequence[torch.Tensor]) -> torch.Tensor | None:
+        if self.options.weight == 0 or not params:
             return None
-        return self.options.weight * zero_one_loss(torch.sigmoid(param))
+        return self.options.weight * zero_one_loss(torch.sigmoid(torch.cat(list(params))))

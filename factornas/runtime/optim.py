@@ -82,11 +82,12 @@ def step(
         optimizer.step()
         return
     divisor = clip_divisor(grads, max_norm)
-    if not is_fused(optimizer):
+    if not is_fused(optimizer) or any(g.dtype != torch.float32 for g in grads):
+        # The fused kernels read the scale as float32 (torch.amp's convention): gradients of
+        # another precision (float64 tests) are divided in their own, as clip_grad_norm_ does.
         torch._foreach_div_(grads, divisor)
         optimizer.step()
         return
-    # The fused kernels read the scale as float32 (torch.amp's convention).
     optimizer.grad_scale = divisor.to(torch.float32)  # type: ignore[attr-defined]
     try:
         optimizer.step()

@@ -6,19 +6,23 @@ Defaults are the paper's CIFAR-10 A-DARTS setting (§4.2); the presets in
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from factornas.errors import RegistryError
-from factornas.relaxations.registry import build_relaxation
+from factornas.relaxations.registry import build_relaxation, relaxation_class
 from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig
 from factornas.runtime.precision import Precision
 from factornas.space.config import SearchSpace
 from factornas.supernet.cell import CellExecution
 
 DatasetName = Literal["cifar10", "fashion-mnist", "synthetic", "imagenet"]
+#: Which half of an iteration comes first: the network weights (the A-DARTS paper's Algorithm 1,
+#: GDAS) or the architecture levels (DARTS, PC-DARTS, DrNAS, FairDARTS, SDARTS, β-DARTS).
+StepOrder = Literal["weights_first", "architecture_first"]
 
 
 class OptimizerConfig(BaseModel):
@@ -39,6 +43,14 @@ class OptimizerConfig(BaseModel):
         description="linear warm-up: epoch e < lr_warmup_epochs uses lr·(e+1)/lr_warmup_epochs "
         "(PC-DARTS's ImageNet search, for batches above 256)",
     )
+    nesterov: bool = Field(False, description="SGD only: Nesterov momentum (GDAS)")
+    scheduler_step: Literal["after_epoch", "before_epoch"] = Field(
+        "after_epoch",
+        description="after_epoch: epoch e trains at the schedule's value for e (it starts at "
+        "lr); before_epoch: at its value for e + 1, as the reference scripts that call "
+        "scheduler.step() at the start of every epoch do (DARTS, PC-DARTS, FairDARTS, SDARTS): "
+        "the first epoch already trains below lr and the last one at lr_min",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OptimizerConfig:
@@ -46,6 +58,8 @@ class OptimizerConfig(BaseModel):
             raise ValueError(f"lr_min ({self.lr_min}) exceeds lr ({self.lr})")
         if not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"Adam betas must lie in [0, 1), got {self.betas}")
+        if self.nesterov and (self.kind != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs kind = 'sgd' with a momentum above 0")
         return self
 
 
@@ -95,8 +109,24 @@ class LevelConfig(BaseModel):
     period: int = Field(1, ge=1, description="step this level every `period` weight steps")
     frozen: FrozenSpec | None = None
     relaxation: RelaxationSpec = RelaxationSpec()
-    smoothing: SmoothingConfig | None = Field(None, description="SDARTS random smoothing")
+    smoothing: SmoothingConfig | None = Field(
+        None, description="SDARTS's smoothing (random or adversarial)"
+    )
     beta: BetaRegConfig | None = Field(None, description="β-DARTS's regularizer")
+
+    @model_validator(mode="after")
+    def _smoothing_fits_relaxation(self) -> LevelConfig:
+        if self.smoothing is None:
+            return self
+        relaxation = relaxation_class(self.relaxation.name)
+        if not relaxation.simplex or relaxation.sampled:
+            why = "are sampled one-hot" if relaxation.sampled else "do not sum to one per edge"
+            raise ValueError(
+                f"smoothing renormalizes each edge's weights onto the simplex, but the "
+                f"{self.relaxation.name!r} relaxation's weights {why}: drop smoothing or use "
+                "softmax or dirichlet"
+            )
+        return self
 
 
 class SkipGuardConfig(BaseModel):
@@ -105,15 +135,83 @@ class SkipGuardConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     skip_op: str = "skip_connect"
-    max_skips: int = Field(2, ge=0, description="M: skip connections a normal cell may hold")
     early_stop: bool = Field(
         False,
-        description="DARTS+: stop once the derived normal cell holds more than M skips for "
-        "`patience` epochs in a row",
+        description="DARTS+: stop once the derived normal cell holds `early_stop_skips` or more "
+        "skip connections for `patience` epochs in a row",
     )
-    patience: int = Field(1, ge=1, description="K: consecutive epochs over M before stopping")
+    early_stop_skips: int = Field(
+        2, ge=1, description="DARTS+'s threshold: this many skips in the normal cell stop it"
+    )
+    patience: int = Field(1, ge=1, description="consecutive epochs at the threshold to stop")
     cap_at_derivation: bool = Field(
-        False, description="P-DARTS: derive at most M skip connections in the normal cell"
+        False, description="P-DARTS: derive at most `max_skips` skips in the normal cell"
+    )
+    max_skips: int = Field(2, ge=0, description="P-DARTS's cap M on the normal cell's skips")
+
+
+class SkipDropoutConfig(BaseModel):
+    """P-DARTS's dropout after every stride-1 skip connection of the supernet (a stabilizer
+    against skip connections winning by learning fastest, ``pdarts/model_search.py``).
+
+    The rate follows P-DARTS's ``train_search.py``: during the op level's warm-up of W epochs,
+    ``rate · (E − e − 1) / E``; from then on ``rate · exp(−decay · (e − W))``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate: float = Field(gt=0, lt=1, description="P-DARTS's drop rate (CIFAR-10: 0.1, 0.4, 0.7)")
+    decay: float = Field(0.2, ge=0, description="the rate's exponential decay after warm-up")
+
+    def rate_at(self, epoch: int, epochs: int, warmup: int) -> float:
+        if epoch < warmup:
+            return self.rate * (epochs - epoch - 1) / epochs
+        return self.rate * math.exp(-self.decay * (epoch - warmup))
+
+
+DerivationRule = Literal["darts", "pairs", "threshold"]
+
+
+class DerivationConfig(BaseModel):
+    """How the discrete architecture is read off the weights (``docs/presets.md``).
+
+    * ``darts``: per node the ``edges_per_node`` inputs whose best non-zero op is strongest,
+      that op on each (DARTS);
+    * ``pairs``: per node the ``edges_per_node`` strongest (op, input) pairs over every
+      non-zero op, so one input may be kept twice with two ops (GDAS);
+    * ``threshold``: DARTS's edges, each kept only if its best op's weight reaches
+      ``threshold``; a node left without inputs drops out of the cell (FairDARTS's
+      ``threshold_sparse``).
+
+    It changes no step of the search, so a run may be resumed (and finished) with another.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: DerivationRule = "darts"
+    threshold: float = Field(
+        0.85, gt=0, le=1, description="threshold rule: the weight an edge's op must reach"
+    )
+
+
+class StageConfig(BaseModel):
+    """One stage of a progressive search (DrNAS): its length, its partial channels, how many
+    ops every edge keeps when it starts, and its own architecture warm-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epochs: int = Field(gt=0)
+    partial_channels: int | None = Field(
+        None, ge=1, description="PC-DARTS's K in this stage (None: the space's)"
+    )
+    keep_ops: int | None = Field(
+        None,
+        ge=1,
+        description="before the stage, prune each edge's op group to its keep_ops strongest "
+        "candidates (None: keep them all)",
+    )
+    warmup_epochs: int = Field(
+        0, ge=0, description="epochs of this stage before the architecture levels step"
     )
 
 
@@ -180,11 +278,18 @@ class SearchConfig(BaseModel):
     )
     arch_warmup_epochs: int = Field(0, ge=0, description="default warm-up of every level")
     schedule: Literal["sequential", "joint"] = "sequential"
+    step_order: StepOrder = Field(
+        "weights_first",
+        description="weights_first: ω steps, then the architecture levels see the new ω "
+        "(Algorithm 1); architecture_first: the levels step, then ω sees the new weights",
+    )
     order: Literal["first", "second"] = "first"
     unrolled_radius: float = Field(
         0.01, gt=0, description="second order: finite-difference step is radius / ‖∇ω' L_val‖"
     )
-    arch_init_std: float = Field(1e-3, gt=0)
+    arch_init_std: float = Field(
+        1e-3, ge=0, description="architecture weights start at N(0, std²); 0: all zeros"
+    )
     seed: int = 2
     require_skip_connect: bool = Field(
         True, description="report whether the normal cell has a skip_connect (paper §4.2)"
@@ -206,6 +311,15 @@ class SearchConfig(BaseModel):
     )
     skip_guard: SkipGuardConfig | None = Field(
         None, description="DARTS+ early stopping and the P-DARTS skip cap"
+    )
+    skip_dropout: SkipDropoutConfig | None = Field(
+        None, description="P-DARTS's dropout after the supernet's skip connections"
+    )
+    derivation: DerivationConfig = DerivationConfig()
+    stages: tuple[StageConfig, ...] = Field(
+        (),
+        description="a progressive search (DrNAS): stages whose epochs add up to `epochs`; "
+        "none: one stage",
     )
 
     @model_validator(mode="after")
@@ -231,6 +345,62 @@ class SearchConfig(BaseModel):
                     f"{self.epochs} epochs, so it would never step: lower --warmup below --epochs"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _stages_fit(self) -> SearchConfig:
+        if not self.stages:
+            return self
+        total = sum(stage.epochs for stage in self.stages)
+        if total != self.epochs:
+            lengths = " + ".join(str(stage.epochs) for stage in self.stages)
+            raise ValueError(
+                f"the stages last {lengths} = {total} epochs but epochs is {self.epochs}: "
+                "change the stages' epochs with the run's"
+            )
+        for index, stage in enumerate(self.stages):
+            if stage.warmup_epochs >= stage.epochs:
+                raise ValueError(
+                    f"stage {index + 1} warms up for {stage.warmup_epochs} of its "
+                    f"{stage.epochs} epochs, so its architecture levels would never step"
+                )
+        partial = {
+            (stage.partial_channels or self.space.partial_channels) > 1 for stage in self.stages
+        }
+        if len(partial) > 1:
+            # K = 1 builds plain mixed edges, K > 1 partial-channel ones: another network.
+            raise ValueError("either every stage searches partial channels (K > 1) or none does")
+        return self
+
+    def stage_at(self, epoch: int) -> tuple[int, int]:
+        """The stage that ``epoch`` belongs to and the epoch it starts at (0, 0 without
+        stages)."""
+        start = 0
+        for index, stage in enumerate(self.stages):
+            if epoch < start + stage.epochs or index == len(self.stages) - 1:
+                return index, start
+            start += stage.epochs
+        return 0, 0
+
+    def architecture_open(self, epoch: int) -> bool:
+        """Whether the architecture levels may step in ``epoch``: not during the warm-up that
+        starts each stage (DrNAS); always without stages (each level keeps its own warm-up)."""
+        if not self.stages:
+            return True
+        index, start = self.stage_at(epoch)
+        return epoch - start >= self.stages[index].warmup_epochs
+
+    def stage_space(self, index: int) -> SearchSpace:
+        """The space stage ``index`` searches: the config's, with that stage's partial
+        channels."""
+        if not self.stages or self.stages[index].partial_channels is None:
+            return self.space
+        raw = {**self.space.model_dump(), "partial_channels": self.stages[index].partial_channels}
+        return SearchSpace.model_validate(raw)
+
+    @property
+    def skip_op(self) -> str:
+        """The op that counts as a skip connection (the skip guard's, else DARTS's name)."""
+        return self.skip_guard.skip_op if self.skip_guard is not None else "skip_connect"
 
     def replace(self, **changes: Any) -> SearchConfig:
         """A validated copy with ``changes`` applied; ``data`` may give only some data fields.

@@ -4,9 +4,10 @@ when ``--cuda-graphs`` asks for it and the search allows it (:mod:`factornas.run
 One graph holds a whole iteration of Algorithm 1: the weight step with its clipping and every
 architecture level that steps, in either schedule. Which levels step is the one decision the
 optimizer takes on the host, so it is part of the key (:func:`step_key`) with the batch shapes:
-the end of a level's warm-up, a level stepping every ``period`` steps, or a last partial batch
-selects (or captures) another graph. The learning rates live in device tensors
-(:func:`factornas.runtime.optim.make_capturable`), so a new epoch's rates need no re-capture.
+the end of a level's warm-up, a level stepping every ``period`` steps, a last partial batch or
+a new epoch's skip dropout rate selects (or captures) another graph. The learning rates live in
+device tensors (:func:`factornas.runtime.optim.make_capturable`), so a new epoch's rates need
+no re-capture.
 
 The data stay outside the graph: each batch is augmented eagerly by the data stream (with the
 search's checkpointed augmentation generator, so resuming stays exact) and copied into the
@@ -26,6 +27,7 @@ from factornas.runtime import optim
 from factornas.runtime.cuda_graphs import StepGraphs, unavailable_reason
 from factornas.search.config import SearchConfig
 from factornas.search.optimizer import Batch, MultiLevelOptimizer, StepStats
+from factornas.supernet.skip_dropout import skip_dropout_rate
 
 Note = Callable[[str], None]
 
@@ -65,10 +67,11 @@ def graph_blockers(config: SearchConfig, device: torch.device, world_size: int) 
 def step_key(
     optimizer: MultiLevelOptimizer, train: Batch, val: Batch, epoch: int, step: int
 ) -> Hashable:
-    """What a captured step froze: the levels that step and the batch shapes."""
+    """What a captured step froze: the levels that step, the batch shapes, and P-DARTS's skip
+    dropout rate (a Python number inside the graph, set once per epoch)."""
     levels = tuple(level.name for level in optimizer.levels if level.active(epoch, step))
     shapes = tuple(tuple(t.shape) for t in (*train, *val))
-    return levels, shapes
+    return levels, shapes, skip_dropout_rate(optimizer.network)
 
 
 class SearchStepper:

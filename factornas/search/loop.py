@@ -9,6 +9,7 @@ killed at any moment and resumed ends exactly where an uninterrupted one does.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from factornas.errors import FactorNASError
+from factornas.errors import DerivationError, FactorNASError
 from factornas.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from factornas.runtime.device import pick_device
 from factornas.runtime.distributed import (
@@ -39,17 +40,19 @@ from factornas.runtime.precision import forward_fp32_out
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import ARCH_WEIGHTS, GENOTYPE, RunDir, RunDirError, prepare_run_dir
-from factornas.search.config import SearchConfig
+from factornas.search.config import DerivationConfig, SearchConfig
 from factornas.search.data import build_search_data
 from factornas.search.freeze import apply_frozen_levels
 from factornas.search.graphed import SearchStepper
-from factornas.search.guard import FiniteGuard
+from factornas.search.guard import FiniteGuard, SearchDivergedError
 from factornas.search.optimizer import MultiLevelOptimizer
+from factornas.search.progressive import widen_optimizer_state, widen_state
 from factornas.search.relax import apply_relaxations
 from factornas.search.skips import early_stop
 from factornas.space.derive import count_skips, derive_genotype, has_skip_connect
 from factornas.space.genotype import Genotype
 from factornas.supernet.network import SearchNetwork
+from factornas.supernet.skip_dropout import install_skip_dropout, set_skip_dropout
 
 CHECKPOINT_FORMAT = 1
 #: Called on rank 0 with each epoch's record, after it is written to metrics.jsonl.
@@ -66,10 +69,13 @@ class SearchResult:
     epochs: list[dict[str, Any]]
 
 
-def build_network(config: SearchConfig, *, num_classes: int, in_channels: int) -> SearchNetwork:
-    """The supernet a config describes for data of that shape, with its frozen levels applied."""
+def build_network(
+    config: SearchConfig, *, num_classes: int, in_channels: int, stage: int = 0
+) -> SearchNetwork:
+    """The supernet a config describes for data of that shape (in its progressive ``stage``),
+    with its frozen levels, relaxations and stabilizers applied."""
     network = SearchNetwork(
-        config.space,
+        config.stage_space(stage),
         channels=config.channels,
         layers=config.layers,
         num_classes=num_classes,
@@ -80,6 +86,10 @@ def build_network(config: SearchConfig, *, num_classes: int, in_channels: int) -
     )
     apply_frozen_levels(network, config)
     apply_relaxations(network, config)
+    if config.skip_dropout is not None:
+        install_skip_dropout(network, config.skip_op)
+    if any(stage.keep_ops is not None for stage in config.stages):
+        network.arch.make_prunable(config.space.cell("normal").op.name)
     return network
 
 
@@ -107,13 +117,27 @@ def edge_scales_record(network: SearchNetwork) -> dict[str, list[float]] | None:
     return {cell_type: values.cpu().tolist() for cell_type, values in scales.items()}
 
 
-def current_genotype(network: SearchNetwork, max_skips: int | None = None) -> Genotype:
-    """The architecture the weights derive now; edge-normalization scales weigh edge strength
-    (PC-DARTS), as they weigh the edge outputs in the forward pass; ``max_skips`` caps the
-    normal cell's skip connections (P-DARTS)."""
+def current_genotype(
+    network: SearchNetwork,
+    max_skips: int | None = None,
+    derivation: DerivationConfig | None = None,
+    skip_op: str = "skip_connect",
+) -> Genotype:
+    """The architecture the weights derive now by ``derivation``'s rule; edge-normalization
+    scales weigh edge strength (PC-DARTS), as they weigh the edge outputs in the forward pass;
+    ``max_skips`` caps the normal cell's ``skip_op`` connections (P-DARTS)."""
+    derivation = derivation or DerivationConfig()
     with torch.no_grad():
         weights = {ct: network.arch.strengths(ct) for ct in network.space.cell_types}
-        return derive_genotype(network.space, weights, network.edge_scales(), max_skips)
+        return derive_genotype(
+            network.space,
+            weights,
+            network.edge_scales(),
+            max_skips,
+            skip_op,
+            rule=derivation.rule,
+            threshold=derivation.threshold,
+        )
 
 
 def loss_terms_record(network: SearchNetwork) -> dict[str, float]:
@@ -163,28 +187,68 @@ class Search:
         config = self.config
         seed_everything(config.seed)
         self.data = build_search_data(config, self.dist, self.device, self.run.root)
-        self.network = build_network(
-            config, num_classes=self.data.num_classes, in_channels=self.data.in_channels
-        ).to(self.device)
+        state = self._load_checkpoint() if self.run.resuming else None
+        #: The progressive stage the supernet is built for (0 without stages).
+        self.stage = int(state.get("stage", 0)) if state is not None else 0
+        self.network = self._new_network(self.stage)
         broadcast_module(self.network, self.dist)
-        self.optimizer = MultiLevelOptimizer(
-            self.network, config, reduce_grads=lambda g: average_tensors(g, self.dist)
-        )
+        self.optimizer = self._new_optimizer(self.network)
         self.augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
         self.epoch = 0
         self.step = 0
         self.skip_streak = 0  # consecutive epochs over the skip guard's M (DARTS+)
         self.stop_reason: str | None = None
-        if self.run.resuming:
-            self._restore()
-        self.stepper = SearchStepper(
+        if state is not None:
+            self._restore(state)
+        self.stepper = self._new_stepper()
+
+    def _new_network(self, stage: int) -> SearchNetwork:
+        return build_network(
+            self.config,
+            num_classes=self.data.num_classes,
+            in_channels=self.data.in_channels,
+            stage=stage,
+        ).to(self.device)
+
+    def _new_optimizer(self, network: SearchNetwork) -> MultiLevelOptimizer:
+        return MultiLevelOptimizer(
+            network, self.config, reduce_grads=lambda g: average_tensors(g, self.dist)
+        )
+
+    def _new_stepper(self) -> SearchStepper:
+        return SearchStepper(
             self.optimizer,
             cuda_graphs=self.cuda_graphs,
             device=self.device,
             world_size=self.dist.world_size,
             note=self._note,
         )
+
+    def _enter_stage(self, stage: int) -> None:
+        """Prune and widen into progressive stage ``stage`` (DrNAS, :mod:`.progressive`): the
+        op group keeps its ``keep_ops`` strongest candidates per edge, and a stage with other
+        partial channels gets a new supernet and weight optimizer holding the old ones' state,
+        widened. Deterministic (no random draw), so a run resumed here continues exactly."""
+        settings = self.config.stages[stage]
+        if settings.keep_ops is not None:
+            op_group = self.config.space.cell("normal").op.name
+            self.network.arch.prune(op_group, settings.keep_ops)
+        if self.config.stage_space(stage) != self.network.space:
+            old_network, old_optimizer = self.network, self.optimizer.state_dict()
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                network = self._new_network(stage)
+            network.load_state_dict(widen_state(old_network.state_dict(), network.state_dict()))
+            self.network, self.optimizer = network, self._new_optimizer(network)
+            old_optimizer["weights"] = widen_optimizer_state(
+                old_optimizer["weights"], self.optimizer.weights
+            )
+            self.optimizer.load_state_dict(old_optimizer)
+            first = self.guard.first
+            self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
+            self.guard.first = first
+            self.stepper = self._new_stepper()
+        self.stage = stage
 
     def _note(self, message: str) -> None:
         """A one-line note on stderr, from rank 0."""
@@ -203,7 +267,7 @@ class Search:
                     out,
                     self.config.model_dump(mode="json"),
                     overwrite=overwrite,
-                    normalize=_current_config,
+                    normalize=lambda saved: _current_config(saved, self.config),
                 )
                 outcome = int(run.resuming)
             except (FactorNASError, OSError) as refusal:
@@ -229,29 +293,41 @@ class Search:
             "world_size": self.dist.world_size,
             "skip_streak": self.skip_streak,
             "stop_reason": self.stop_reason,
+            "stage": self.stage,
         }
 
-    def _check_finite(self) -> None:
-        """Stop a diverged search before it writes anything from non-finite weights."""
-        kept = (
-            f"the last good checkpoint is kept in {self.run.checkpoint_path}"
-            if self.run.checkpoint_path.exists()
-            else "no checkpoint was written"
-        )
-        self.guard.check([*self.network.parameters(), *self.network.buffers()], where=kept)
+    def _kept(self) -> str:
+        """What a diverged search leaves, for the end of its message."""
+        if self.run.checkpoint_path.exists():
+            return f"the last good checkpoint is kept in {self.run.checkpoint_path}"
+        return "no checkpoint was written"
+
+    def _check_finite(self, val_loss: float = 0.0) -> None:
+        """Stop a diverged search before it writes anything from non-finite weights, or an
+        epoch record whose evaluation (``val_loss``) is not finite."""
+        self.guard.check([*self.network.parameters(), *self.network.buffers()], where=self._kept())
+        if not math.isfinite(val_loss):
+            raise SearchDivergedError(
+                f"the search diverged: the supernet's validation loss became non-finite at the "
+                f"end of epoch {self.epoch} (its evaluation; every step and weight was "
+                f"finite): lower --lr or --arch-lr; {self._kept()}"
+            )
 
     def _save(self) -> None:
         self._check_finite()
         if self.dist.is_main:
             save_checkpoint(self.run.checkpoint_path, self._state())
 
-    def _restore(self) -> None:
+    def _load_checkpoint(self) -> dict[str, Any]:
         state = load_checkpoint(self.run.checkpoint_path, map_location=self.device)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(
                 f"{self.run.checkpoint_path} has checkpoint format {state.get('format')}; "
                 f"this factornas writes {CHECKPOINT_FORMAT}: use --overwrite to start over"
             )
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict(state["network"])
         self.optimizer.load_state_dict(state["optimizer"])
         restore_rng_state(state["rng"])
@@ -283,7 +359,7 @@ class Search:
                 self.stop_reason = self._early_stop(record["normal_skips"])
                 if self.stop_reason is not None:
                     record["stop_reason"] = self.stop_reason
-                self._check_finite()
+                self._check_finite(record["val_loss"])  # before the record is written
                 if metrics is not None:
                     metrics.write(record)
                     if self.on_epoch is not None:
@@ -296,8 +372,14 @@ class Search:
         """One epoch of steps. The statistics stay on the device (:class:`DeviceSums`) and are
         read every ``refresh_every`` steps when progress is shown, and once at the end."""
         config = self.config
+        stage, _ = config.stage_at(self.epoch)
+        if stage != self.stage:
+            self._enter_stage(stage)
         self.network.train()
         self.optimizer.set_epoch(self.epoch)
+        skip_dropout = self._skip_dropout_rate()
+        if skip_dropout is not None:
+            set_skip_dropout(self.network, skip_dropout)
         started = time.perf_counter()
         sums = DeviceSums(2, self.device)  # loss × batch size, correct
         count = 0
@@ -321,11 +403,7 @@ class Search:
         progress.update(task, stats=self._stats(loss_sum, correct, count))
         loss_sum, correct, total = sum_scalars([loss_sum, correct, count], self.dist, self.device)
         val_loss, val_acc = self._evaluate()
-        cap = self._max_skips()
-        genotype = current_genotype(self.network, cap)
-        uncapped = genotype if cap is None else current_genotype(self.network)
-        skip_op = config.skip_guard.skip_op if config.skip_guard else "skip_connect"
-        return {
+        record: dict[str, Any] = {
             "epoch": self.epoch,
             "train_loss": loss_sum / max(total, 1),
             "train_acc": correct / max(total, 1),
@@ -334,14 +412,53 @@ class Search:
             "lr": self.optimizer.weight_lr,
             "arch": arch_softmax(self.network),
             "edge_scales": edge_scales_record(self.network),
-            "genotype": genotype.model_dump(mode="json"),
-            "skip_connect_in_normal": has_skip_connect(genotype),
-            "normal_skips": count_skips(uncapped.normal, skip_op),
+            **self._genotype_record(),
             "relaxations": self.network.arch.relaxations.record(),
             "loss_terms": loss_terms_record(self.network),
             "step_seconds": statistics.median(step_times) if step_times else None,
             "seconds": time.perf_counter() - started,
         }
+        if skip_dropout is not None:
+            record["skip_dropout"] = skip_dropout
+        if config.stages:
+            record["stage"] = self.stage
+        return record
+
+    def _genotype_record(self) -> dict[str, Any]:
+        """This epoch's genotype and skip counts. A rule that derives nothing yet (FairDARTS's
+        threshold before any weight reaches it) records ``null`` and why, and no skips."""
+        config = self.config
+        cap = self._max_skips()
+        try:
+            genotype = self._genotype(cap)
+            uncapped = genotype if cap is None else self._genotype(None)
+        except DerivationError as error:
+            return {
+                "genotype": None,
+                "genotype_error": str(error),
+                "skip_connect_in_normal": False,
+                "normal_skips": 0,
+            }
+        return {
+            "genotype": genotype.model_dump(mode="json"),
+            "skip_connect_in_normal": has_skip_connect(genotype, config.skip_op),
+            "normal_skips": count_skips(uncapped.normal, config.skip_op),
+        }
+
+    def _genotype(self, max_skips: int | None) -> Genotype:
+        return current_genotype(
+            self.network, max_skips, self.config.derivation, self.config.skip_op
+        )
+
+    def _skip_dropout_rate(self) -> float | None:
+        """P-DARTS's drop rate after skip connections this epoch (None: not configured); W is
+        the op level's warm-up."""
+        dropout = self.config.skip_dropout
+        if dropout is None:
+            return None
+        op_group = self.config.space.cell("normal").op.name
+        warmup = self.config.level_configs((op_group,))[0].warmup_epochs
+        return dropout.rate_at(self.epoch, self.config.epochs, warmup)
 
     def _max_skips(self) -> int | None:
         """The P-DARTS cap on the normal cell's skips, when the config asks for it."""
@@ -383,8 +500,8 @@ class Search:
 
     def _finish(self) -> SearchResult:
         self._check_finite()
-        genotype = current_genotype(self.network, self._max_skips())
-        skip = has_skip_connect(genotype)
+        genotype = self._genotype(self._max_skips())
+        skip = has_skip_connect(genotype, self.config.skip_op)
         # Every rank must hold the same architecture: measured, not assumed.
         divergence = max_divergence(list(self.network.arch.parameters()), self.dist)
         if self.dist.is_main:
@@ -407,9 +524,13 @@ class Search:
         return SearchResult(genotype, self.run.root, skip, epochs)
 
 
-def _current_config(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved search config as this version writes it (new settings at their defaults)."""
-    return SearchConfig.model_validate(saved).model_dump(mode="json")
+def _current_config(saved: dict[str, Any], starting: SearchConfig) -> dict[str, Any]:
+    """A saved search config as this version writes it (new settings at their defaults), with
+    the derivation of the run being started: the derivation changes no step of a search, so a
+    run may be resumed, and finished, under another (a threshold that keeps no edge)."""
+    current = SearchConfig.model_validate(saved).model_dump(mode="json")
+    current["derivation"] = starting.derivation.model_dump(mode="json")
+    return current
 
 
 def run_search(

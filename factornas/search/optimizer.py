@@ -9,6 +9,11 @@ group is one further level, trained on the validation split with its own optimiz
   after levels < k have stepped (β's gradient sees α_{t+1}) — one validation pass per level;
 * *joint* schedule: one validation pass, every active level steps from it.
 
+``step_order`` says which half comes first: the weights (``weights_first``, Algorithm 1 as
+printed, and GDAS) or the architecture levels (``architecture_first``: DARTS's, PC-DARTS's and
+their descendants' ``train_search.py`` call ``architect.step`` before the weight step, so the
+levels see the ω of the previous iteration and ω the levels' new weights).
+
 Gradients are asked for exactly the tensors that step (``torch.autograd.grad``), so the weight
 step computes no architecture gradients and the architecture step no weight gradients; and each
 forward pass is recorded with the tensors that do not step marked constant (:func:`_constant`),
@@ -46,7 +51,7 @@ from torch.nn import functional as F
 from factornas.kernels.allocator import keep_freed_memory
 from factornas.runtime import optim
 from factornas.runtime.precision import forward_fp32_out
-from factornas.search.adversarial import attack
+from factornas.search.adversarial import attack, overriding
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -67,6 +72,7 @@ def build_optimizer(
             lr=config.lr,
             momentum=config.momentum,
             weight_decay=config.weight_decay,
+            nesterov=config.nesterov,
             **fast,  # type: ignore[arg-type]
         )
     else:
@@ -82,9 +88,11 @@ def build_optimizer(
 
 
 def scheduled_lr(config: OptimizerConfig, epoch: int, epochs: int) -> float:
-    """Learning rate of ``epoch`` (0-based): constant, or cosine from lr to lr_min over the run;
-    during the first ``lr_warmup_epochs`` epochs, the linear warm-up ``lr·(epoch+1)/W`` instead
-    (PC-DARTS's large-batch ImageNet search replaces the schedule's value the same way).
+    """Learning rate of ``epoch`` (0-based): constant, or cosine from lr to lr_min over the run,
+    taken at ``epoch`` or, for ``scheduler_step = "before_epoch"``, at ``epoch + 1`` (what a
+    reference script gets that steps its scheduler before each epoch); during the first
+    ``lr_warmup_epochs`` epochs, the linear warm-up ``lr·(epoch+1)/W`` instead (PC-DARTS's
+    large-batch ImageNet search replaces the schedule's value the same way).
 
     A pure function of the epoch, so resuming needs no scheduler state beyond the epoch.
     """
@@ -92,9 +100,8 @@ def scheduled_lr(config: OptimizerConfig, epoch: int, epochs: int) -> float:
         return config.lr * (epoch + 1) / config.lr_warmup_epochs
     if config.schedule == "constant":
         return config.lr
-    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (
-        1 + math.cos(math.pi * epoch / epochs)
-    )
+    t = epoch + 1 if config.scheduler_step == "before_epoch" else epoch
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * t / epochs))
 
 
 def _no_reduce(grads: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -109,9 +116,16 @@ class ArchLevel:
     params: list[nn.Parameter]
     optimizer: torch.optim.Optimizer
     config: LevelConfig
+    #: Whether the search lets architecture levels step in an epoch (a progressive stage's
+    #: warm-up holds them all).
+    open: Callable[[int], bool] = lambda _epoch: True
 
     def active(self, epoch: int, step: int) -> bool:
-        return epoch >= self.config.warmup_epochs and step % self.config.period == 0
+        return (
+            epoch >= self.config.warmup_epochs
+            and step % self.config.period == 0
+            and self.open(epoch)
+        )
 
 
 @dataclass
@@ -151,6 +165,7 @@ class MultiLevelOptimizer:
                 grouped[level.group],
                 build_optimizer(level.optimizer, grouped[level.group]),  # type: ignore[arg-type]
                 level,
+                config.architecture_open,
             )
             for level in config.level_configs(tuple(grouped))
             if level.group not in frozen
@@ -173,26 +188,45 @@ class MultiLevelOptimizer:
 
     # -- one iteration -------------------------------------------------------------------
     def step(self, train: Batch, val: Batch, epoch: int, step: int) -> StepStats:
-        """ω on ``train``, then the active architecture levels on ``val``."""
+        """ω on ``train`` and the active architecture levels on ``val``, in ``step_order``."""
+        active = [level for level in self.levels if level.active(epoch, step)]
+        val_loss: torch.Tensor | None = None
+        if self.config.step_order == "architecture_first":
+            val_loss = self._arch_steps(active, train, val)
+        loss, correct = self._weight_step(train)
+        if self.config.step_order == "weights_first":
+            val_loss = self._arch_steps(active, train, val)
+        return StepStats(loss, correct, train[1].numel(), val_loss, len(active))
+
+    def _weight_step(self, train: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """ω ← ω − η ∇ω L_train, at SDARTS's perturbed weights where a group smooths; the
+        training loss and the batch's correct count, as device tensors."""
         x, y = train
-        attack(self.network, x, y)  # SDARTS-ADV's perturbation, when a group asks for it
-        with _constant(self.network.arch_parameters()), _perturbing(self.network):
+        perturbed = attack(self.network, x, y)  # SDARTS-ADV's weights, when a group asks
+        with (
+            _constant(self.network.arch_parameters()),
+            _perturbing(self.network),
+            overriding(self.network, perturbed),
+        ):
             logits = self._logits(x)
         loss = F.cross_entropy(logits, y)
         grads = torch.autograd.grad(loss, self.weights, materialize_grads=True)
         _assign(self.weights, self.reduce_grads(list(grads)))
         optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
-        correct = (logits.detach().argmax(1) == y).sum()
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
-        active = [level for level in self.levels if level.active(epoch, step)]
-        val_loss: torch.Tensor | None = None
-        if active:
-            if self.config.schedule == "sequential":
-                for level in active:
-                    val_loss = self._arch_step([level], train, val)
-            else:
-                val_loss = self._arch_step(active, train, val)
-        return StepStats(loss.detach(), correct, y.numel(), val_loss, len(active))
+    def _arch_steps(
+        self, active: list[ArchLevel], train: Batch, val: Batch
+    ) -> torch.Tensor | None:
+        """The active levels' steps in the configured schedule; the last validation loss."""
+        if not active:
+            return None
+        if self.config.schedule == "joint":
+            return self._arch_step(active, train, val)
+        val_loss = None
+        for level in active:
+            val_loss = self._arch_step([level], train, val)
+        return val_loss
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """The network's float32 logits, its forward in the configured precision."""

@@ -41,7 +41,12 @@ def node_name(node: int) -> str:
 
 
 class CellGenotype(BaseModel):
-    """One cell: the kept edges of each intermediate node, and which nodes are concatenated."""
+    """One cell: the kept edges of each intermediate node, and which nodes are concatenated.
+
+    A node usually keeps two edges (DARTS); GDAS's rule may keep one source twice, with two
+    ops, and FairDARTS's threshold rule may keep fewer, even none. A node without edges has
+    no state, so no edge may leave it and ``concat`` may not name it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,6 +61,11 @@ class CellGenotype(BaseModel):
                     raise ValueError(
                         f"node {i + 2} takes input from node {edge.source}, which comes after it"
                     )
+                if edge.source >= 2 and not self.nodes[edge.source - 2]:
+                    raise ValueError(
+                        f"node {i + 2} takes input from node {edge.source}, which has no "
+                        "incoming edge; drop that edge or give the node one"
+                    )
         top = len(self.nodes) + 2
         if not self.concat:
             raise ValueError(
@@ -64,6 +74,10 @@ class CellGenotype(BaseModel):
         for node in self.concat:
             if not 2 <= node < top:
                 raise ValueError(f"concat names node {node}; intermediate nodes are 2..{top - 1}")
+            if not self.nodes[node - 2]:
+                raise ValueError(
+                    f"concat names node {node}, which has no incoming edge; remove it from concat"
+                )
         return self
 
     @property
@@ -133,34 +147,37 @@ class Genotype(BaseModel):
         return cls.from_json(text, source=str(path))
 
     # -- views ----------------------------------------------------------------------------
-    def to_networkx(self, cell_type: str = "normal") -> nx.DiGraph:
-        """The cell as a DiGraph: nodes ``c_{k-2}``, ``c_{k-1}``, ``0``…, ``c_{k}``;
-        edges carry ``op``, ``factors`` and a display ``label``."""
+    def to_networkx(self, cell_type: str = "normal") -> nx.MultiDiGraph:
+        """The cell as a MultiDiGraph: nodes ``c_{k-2}``, ``c_{k-1}``, ``0``…, ``c_{k}``;
+        edges carry ``op``, ``factors`` and a display ``label``.
+
+        A multigraph, because a node may take one source twice with two ops (GDAS's rule):
+        those are two parallel edges, keyed 0 and 1. A node without edges (FairDARTS's
+        threshold rule) is present with ``kind="intermediate"`` and no edge at all."""
         cell = self.cell(cell_type)
-        graph = nx.DiGraph(cell_type=cell_type)
-
-        def name(node: int) -> str:
-            return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(node - 2))
-
+        graph = nx.MultiDiGraph(cell_type=cell_type)
         graph.add_node("c_{k-2}", kind="input")
         graph.add_node("c_{k-1}", kind="input")
         for i in range(cell.steps):
-            graph.add_node(str(i), kind="intermediate")
+            graph.add_node(node_name(i + 2), kind="intermediate")
         graph.add_node("c_{k}", kind="output")
         for target, edge in cell.edges():
             graph.add_edge(
-                name(edge.source),
-                name(target),
+                node_name(edge.source),
+                node_name(target),
                 op=edge.op,
                 factors=dict(edge.factors),
                 label=edge.label(),
             )
         for node in cell.concat:
-            graph.add_edge(name(node), "c_{k}", op="concat", factors={}, label="")
+            graph.add_edge(node_name(node), "c_{k}", op="concat", factors={}, label="")
         return graph
 
     def to_darts_string(self) -> str:
-        """The DARTS namedtuple text (factor choices dropped), for tools that read it."""
+        """The DARTS namedtuple text (factor choices dropped), for tools that read it.
+
+        A cell whose nodes keep other than two edges (the threshold rule) gives a list that
+        DARTS's own cell cannot build; it still reads as a display of the cell."""
 
         def pairs(cell: CellGenotype) -> str:
             return "[" + ", ".join(f"({e.op!r}, {e.source})" for _, e in cell.edges()) + "]"

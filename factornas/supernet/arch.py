@@ -26,6 +26,10 @@ def _fixed_name(cell_type: str, group: str) -> str:
     return f"fixed__{cell_type}__{group}"
 
 
+def _mask_name(cell_type: str, group: str) -> str:
+    return f"mask__{cell_type}__{group}"
+
+
 class ArchitectureParameters(nn.Module):
     """All architecture weights of a search network.
 
@@ -61,6 +65,8 @@ class ArchitectureParameters(nn.Module):
                 init = init_std * torch.randn(num_edges, generator=generator)
                 self.edge_norm[cell_type] = nn.Parameter(init)
         self._frozen: set[tuple[str, str]] = set()
+        #: Groups whose candidates can be pruned per edge (a progressive search's op group).
+        self._prunable: set[str] = set()
         #: How each group's parameters become weights (softmax unless a config says otherwise).
         self.relaxations = GroupRelaxations()
 
@@ -137,21 +143,63 @@ class ArchitectureParameters(nn.Module):
                 w = getattr(self, _fixed_name(cell_type, name))
             else:
                 w = relax(name, param, training)
+                if name in self._prunable:
+                    # DrNAS's process_step_vector: pruned candidates weigh exactly 0 and each
+                    # edge's kept weights are renormalized to sum to one.
+                    w = w * getattr(self, _mask_name(cell_type, name))
+                    w = w / w.sum(dim=-1, keepdim=True)
             out[name] = w.expand(self.num_edges, -1) if w.shape[0] == 1 else w
         return out
 
+    # -- pruning (progressive search) ----------------------------------------------------
+    def make_prunable(self, group: str) -> None:
+        """Give ``group`` a keep-mask per cell type (all kept), saved with the network: a
+        progressive search prunes it between stages (:meth:`prune`)."""
+        for cell_type in self.space.cell_types:
+            param = self.parameter(cell_type, group)
+            self.register_buffer(_mask_name(cell_type, group), torch.ones_like(param.detach()))
+        self._prunable.add(group)
+
+    def prune(self, group: str, keep: int) -> None:
+        """Keep each edge's ``keep`` candidates of ``group`` with the largest parameters
+        (among those still kept), as DrNAS's ``utils.prune``: the kept parameters keep their
+        values, the others become 0 and weigh nothing from now on."""
+        if group not in self._prunable:
+            raise SpaceError(f"group {group!r} was not made prunable before pruning it")
+        with torch.no_grad():
+            for cell_type in self.space.cell_types:
+                param = self.parameter(cell_type, group)
+                mask = getattr(self, _mask_name(cell_type, group))
+                if keep > param.shape[-1]:
+                    raise SpaceError(
+                        f"cannot keep {keep} of the {param.shape[-1]} candidates of {group!r}"
+                    )
+                ranked = torch.where(mask.bool(), param, param - 1e6)  # pruned ones rank last
+                index = ranked.topk(keep, dim=-1).indices
+                kept = torch.zeros_like(mask).scatter_(-1, index, 1.0)
+                param.copy_(param * kept)
+                mask.copy_(kept)
+
+    def kept(self, cell_type: CellType, group: str) -> torch.Tensor | None:
+        """``group``'s keep-mask in ``cell_type`` cells (None: the group is never pruned)."""
+        if group not in self._prunable:
+            return None
+        return cast(torch.Tensor, getattr(self, _mask_name(cell_type, group)))
+
     def loss_terms(self, groups: Iterable[str]) -> torch.Tensor | None:
-        """The relaxations' and stabilizers' validation-loss terms of ``groups``, summed over
-        cell types (None when they have none)."""
+        """The relaxations' and stabilizers' validation-loss terms of ``groups`` (None when
+        they have none); each group's term sees its parameters of every cell type at once."""
         total: torch.Tensor | None = None
         for group in groups:
-            for cell_type in self.space.cell_types:
-                params = self._group_params(cell_type)
-                if group not in params or (cell_type, group) in self._frozen:
-                    continue
-                term = self.relaxations.loss(group, params[group])
-                if term is not None:
-                    total = term if total is None else total + term
+            params = [
+                self._group_params(cell_type)[group]
+                for cell_type in self.space.cell_types
+                if group in self._group_params(cell_type)
+                and (cell_type, group) not in self._frozen
+            ]
+            term = self.relaxations.loss(group, params)
+            if term is not None:
+                total = term if total is None else total + term
         return total
 
     def edge_scales(self) -> dict[CellType, torch.Tensor] | None:

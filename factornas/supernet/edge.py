@@ -52,7 +52,7 @@ class InnerMixture(nn.Module):
         return self.factor.group.mix(x, self.slot.value, list(self.candidates))
 
 
-def _key(name: str) -> str:
+def module_key(name: str) -> str:
     """ModuleDict keys may not contain dots; candidate names of flat twins contain '+'."""
     return name.replace(".", "_")
 
@@ -110,8 +110,8 @@ class MixedEdge(nn.Module):
                     for f in outputs
                 }
             )
-            self.ops[_key(op.name)] = modules
-            self.outputs[_key(op.name)] = output_mixtures
+            self.ops[module_key(op.name)] = modules
+            self.outputs[module_key(op.name)] = output_mixtures
             self.plans.append((index, inputs, combos, modules, output_mixtures))
 
         self.inputs = nn.ModuleDict(

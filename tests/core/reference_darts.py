@@ -115,10 +115,12 @@ class Cell(nn.Module):
 
 
 class ReferenceDarts(nn.Module):
-    def __init__(self, c: int = 16, classes: int = 10, layers: int = 8) -> None:
+    def __init__(
+        self, c: int = 16, classes: int = 10, layers: int = 8, in_channels: int = 3
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c)
+            nn.Conv2d(in_channels, 3 * c, 3, padding=1, bias=False), nn.BatchNorm2d(3 * c)
         )
         cpp, cp, cc = 3 * c, 3 * c, c
         self.cells = nn.ModuleList()
@@ -143,3 +145,7 @@ class ReferenceDarts(nn.Module):
 
     def weights(self) -> list[nn.Parameter]:
         return [p for n, p in self.named_parameters() if not n.startswith("alpha")]
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """α of the normal cells, then of the reduction cells (DARTS's order)."""
+        return [self.alpha_normal, self.alpha_reduce]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -144,6 +146,60 @@ def test_networkx_view_has_labelled_edges() -> None:
     graph = genotype.to_networkx("normal")
     assert graph.number_of_nodes() == 7
     assert graph.number_of_edges() == 8 + 4
-    assert graph.edges["c_{k-2}", "0"]["label"] == "sep_conv_3x3 · relu"
-    assert graph.edges["0", "3"]["op"] == "dil_conv_3x3"
+    assert graph.edges["c_{k-2}", "0", 0]["label"] == "sep_conv_3x3 · relu"
+    assert graph.edges["0", "3", 0]["op"] == "dil_conv_3x3"
     assert graph.in_degree("c_{k}") == 4
+
+
+def _edge(source: int, op: str = "skip_connect") -> dict[str, object]:
+    return {"source": source, "op": op, "factors": {}}
+
+
+def _cell(nodes: list[list[dict[str, object]]], concat: list[int]) -> dict[str, object]:
+    return {"nodes": nodes, "concat": concat}
+
+
+def test_a_node_may_keep_one_source_twice_and_the_graph_shows_both_edges() -> None:
+    cell = _cell([[_edge(0), _edge(0, "max_pool_3x3")], [_edge(2), _edge(1)]], [2, 3])
+    genotype = Genotype.model_validate({"normal": cell, "reduce": cell})
+    assert Genotype.from_json(genotype.to_json()) == genotype
+    graph = genotype.to_networkx("normal")
+    assert graph.number_of_edges("c_{k-2}", "0") == 2
+    assert {d["op"] for d in graph.get_edge_data("c_{k-2}", "0").values()} == {
+        "skip_connect",
+        "max_pool_3x3",
+    }
+    assert "('skip_connect', 0), ('max_pool_3x3', 0)" in genotype.to_darts_string()
+
+
+def test_an_empty_node_is_allowed_when_nothing_reads_it(tmp_path) -> None:
+    cell = _cell([[_edge(1)], [], [_edge(2), _edge(0)]], [2, 4])
+    genotype = Genotype.model_validate({"normal": cell, "reduce": cell})
+    assert Genotype.load(genotype.save(tmp_path / "g.json")) == genotype
+    graph = genotype.to_networkx("reduce")
+    assert graph.nodes["1"]["kind"] == "intermediate" and graph.degree("1") == 0
+    assert graph.in_degree("c_{k}") == 2
+    assert genotype.to_darts_string().startswith(
+        "Genotype(normal=[('skip_connect', 1), ('skip_connect', 2), ('skip_connect', 0)], "
+        "normal_concat=[2, 4]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (
+            _cell([[_edge(1)], [], [_edge(3)]], [2, 4]),
+            "node 4 takes input from node 3, which has no incoming edge",
+        ),
+        (
+            _cell([[_edge(1)], [], [_edge(2)]], [2, 3, 4]),
+            "concat names node 3, which has no incoming edge",
+        ),
+    ],
+)
+def test_an_empty_node_that_is_read_is_refused(cell: dict[str, object], message: str) -> None:
+    data = json.dumps({"normal": cell, "reduce": _cell([[_edge(0)]], [2])})
+    with pytest.raises(GenotypeError, match=message) as info:
+        Genotype.from_json(data)
+    assert "\n" not in str(info.value) and "malformed at normal" in str(info.value)

@@ -59,16 +59,6 @@ def fixed_noise(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
-@pytest.fixture
 def custom_space() -> Iterator[SearchSpace]:
     """The how-to's space with its attention group (an OUTPUT factor after every conv)."""
     namespace = runpy.run_path(str(EXAMPLE), run_name="custom_factor_group")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 import torch
 from torch import nn
 
+from factornas.cli import main
 from factornas.errors import GenotypeError
 from factornas.evaluate.cell import EvalCell, drop_path
-from factornas.evaluate.network import NetworkCIFAR, NetworkImageNet
+from factornas.evaluate.config import NetworkConfig
+from factornas.evaluate.cost import count_parameters, network_cost, network_params
+from factornas.evaluate.network import NetworkCIFAR, NetworkImageNet, build_network
+from factornas.evaluate.resolve import resolve_genotype
+from factornas.export import export_torchscript, inference_model, sample_batch
 from factornas.factors.activations import Swish
 from factornas.factors.base import FactorGroup, Placement
 from factornas.factors.ops import SepConv
@@ -194,3 +200,73 @@ def test_drop_path_spares_identity_edges_and_keeps_the_expectation() -> None:
     assert dropped.unique().tolist() == pytest.approx([0.0, 1 / 0.75])
     assert dropped.mean().item() == pytest.approx(1.0, abs=0.02)
     assert drop_path(x, 0.0) is x
+
+
+def _choice(source: int, op: str) -> dict[str, object]:
+    return {"source": source, "op": op, "factors": {"activation": "relu"} if "conv" in op else {}}
+
+
+#: A cell as the new derivation rules leave them: node 2 takes c_{k-2} twice (GDAS's pairs
+#: rule), node 3 has no edge (FairDARTS's threshold rule), node 4 one edge, node 5 two.
+SPARSE_CELL = {
+    "nodes": [
+        [_choice(0, "sep_conv_3x3"), _choice(0, "max_pool_3x3")],
+        [],
+        [_choice(2, "dil_conv_3x3")],
+        [_choice(4, "skip_connect"), _choice(1, "sep_conv_5x5")],
+    ],
+    "concat": [2, 4, 5],
+}
+
+
+def sparse_genotype() -> Genotype:
+    return Genotype.model_validate({"normal": SPARSE_CELL, "reduce": SPARSE_CELL})
+
+
+@pytest.mark.parametrize("reduction", [False, True])
+def test_cell_skips_an_empty_node_and_builds_a_repeated_source_twice(reduction: bool) -> None:
+    genotype = sparse_genotype()
+    resolved = resolve_genotype(genotype).cell(reduction)
+    assert resolved.nodes[1] == ()
+    cell = EvalCell(resolved, 6, 6, 4, reduction=reduction, reduction_prev=False).eval()
+    assert len(cell.edges) == 5 and cell.multiplier == 3
+    first, second = cell.edges[0], cell.edges[1]
+    assert {id(p) for p in first.parameters()}.isdisjoint(id(p) for p in second.parameters())
+
+    s0, s1 = torch.randn(2, 6, 8, 8), torch.randn(2, 6, 8, 8)
+    with torch.no_grad():
+        out = cell(s0, s1)
+        # What FairDARTS's DCOCell computes: each node sums its edges; only nodes with
+        # edges have a state; the output concatenates the concat nodes.
+        states = {0: cell.preprocess0(s0), 1: cell.preprocess1(s1)}
+        for module, (target, edge) in zip(cell.edges, genotype.normal.edges(), strict=True):
+            h = module(states[edge.source])
+            states[target] = states[target] + h if target in states else h
+        want = torch.cat([states[n] for n in genotype.normal.concat], dim=1)
+    side = 4 if reduction else 8
+    assert out.shape == (2, 3 * 4, side, side)
+    torch.testing.assert_close(out, want)
+
+
+def test_network_of_a_sparse_genotype_counts_exports_and_reports(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    genotype = sparse_genotype()
+    config = NetworkConfig(channels=4, layers=3, num_classes=5, auxiliary=False)
+    model = build_network(genotype, config)
+    logits, _ = model(torch.randn(2, 3, 32, 32))
+    assert logits.shape == (2, 5)
+    params, _ = network_params(genotype, config)
+    assert params == count_parameters(model)
+    cost = network_cost(genotype, config)
+    assert cost.params == params and cost.macs > 0
+
+    inference = inference_model(genotype, config)
+    images = sample_batch(config, 32)
+    assert export_torchscript(inference, images, tmp_path / "model.pt") <= 1e-4
+
+    path = genotype.save(tmp_path / "genotype.json")
+    argv = ["info", "--genotype", str(path), "--channels", "4", "--layers", "3", "--classes", "5"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["params"], out["macs"]) == (params, cost.macs)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from factornas.runtime.rundir import RunDir
 from factornas.space.genotype import Genotype
 
 COMMAND = [
@@ -129,18 +130,30 @@ def test_a_run_written_before_a_setting_existed_still_resumes(tmp_path: Path) ->
     setting's default, so the run resumes instead of being refused as another config."""
     from factornas.presets.search import search_preset
     from factornas.runtime.rundir import RunDirError, prepare_run_dir
+    from factornas.search.config import SearchConfig
     from factornas.search.loop import _current_config
 
-    config = search_preset("darts").model_dump(mode="json")
-    run = prepare_run_dir(tmp_path / "run", config, normalize=_current_config)
-    run.release()
-    assert "precision" in config
-    older = {k: v for k, v in config.items() if k != "precision"}
+    def prepare(config: dict) -> RunDir:
+        starting = SearchConfig.model_validate(config)
+        return prepare_run_dir(
+            tmp_path / "run", config, normalize=lambda saved: _current_config(saved, starting)
+        )
+
+    config = search_preset("adarts").model_dump(mode="json")
+    prepare(config).release()
+    assert "precision" in config and config["step_order"] == "weights_first"
+    older = {k: v for k, v in config.items() if k not in ("precision", "step_order")}
     (tmp_path / "run" / "config.json").write_text(json.dumps(older))
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"")
-    again = prepare_run_dir(tmp_path / "run", config, normalize=_current_config)
-    assert again.resuming
+    again = prepare(config)
+    assert again.resuming  # both missing settings read at their defaults: as the run ran
     again.release()
+    # The derivation changes no step: a run may be finished under another rule.
+    rederived = {**config, "derivation": {"rule": "threshold", "threshold": 0.5}}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(older))
+    resumed = prepare(rederived)
+    assert resumed.resuming
+    resumed.release()
     changed = {**config, "epochs": config["epochs"] + 1}
     with pytest.raises(RunDirError, match="different configuration"):
-        prepare_run_dir(tmp_path / "run", changed, normalize=_current_config)
+        prepare(changed)
