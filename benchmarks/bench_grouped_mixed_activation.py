@@ -30,8 +30,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from factornas.kernels import ACTIVATION_NAMES, fused_mixed_activation, grouped_mixed_activation
-from factornas.kernels import mixed_activation as kernel
 from factornas.kernels.allocator import keep_freed_memory
+from factornas.kernels.mixed_activation import layout as kernel_layout
 
 Step = Callable[[], tuple[float, float]]
 
@@ -109,14 +109,14 @@ def main() -> None:
         out.backward(grad_all)
         return middle - start, time.process_time() - start
 
-    on_device = kernel._batched
+    on_device = kernel_layout._batched
 
     def whole_output() -> tuple[float, float]:
-        kernel._batched = lambda x, count: count > 1  # type: ignore[assignment]
+        kernel_layout._batched = lambda x, count: count > 1  # type: ignore[assignment]
         try:
             return grouped()
         finally:
-            kernel._batched = on_device  # type: ignore[assignment]
+            kernel_layout._batched = on_device  # type: ignore[assignment]
 
     rows = {
         f"{edges} single calls": singles,

@@ -6,7 +6,7 @@ One step is :meth:`MultiLevelOptimizer.step` exactly as the search runs it (weig
 train batch, then the architecture levels on a validation batch), on CIFAR-shaped random
 tensors. Each preset gets ``--warmup`` untimed steps (the first step maps the process's memory),
 then one profiled step. Printed per preset: the step's wall time, CPU time, minor page faults
-(each one a page touched for the first time, DESIGN §4) and peak-RSS growth, then the ops
+(each one a page touched for the first time, docs/performance.md) and peak-RSS growth, then the ops
 with the most self CPU time as a Markdown table (the tables of docs/performance.md).
 
 To profile another tree (e.g. the code before a change), put it first on ``PYTHONPATH``.

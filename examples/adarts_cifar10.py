@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from factornas.errors import FactorNASError
-from factornas.presets.search import search_preset
-from factornas.search.loop import run_search
+from factornas import FactorNASError, run_search, search_preset
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 

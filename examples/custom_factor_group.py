@@ -17,17 +17,18 @@ from torch import nn
 
 from factornas import (
     Candidate,
+    DataConfig,
     FactorGroup,
     GroupSpec,
     Placement,
+    SearchConfig,
     SearchSpace,
     arch_parameter_count,
+    node_name,
     register_group,
+    run_search,
     space_size,
 )
-from factornas.search.config import DataConfig, SearchConfig
-from factornas.search.loop import run_search
-from factornas.space.genotype import node_name
 
 
 # -- 1. the candidates: plain modules built from the channel count ---------------------------
@@ -92,7 +93,7 @@ def main(run_dir: str, overwrite: bool = False) -> None:
     # images, two epochs, all architecture levels stepping from one validation pass ("joint").
     config = SearchConfig(
         space=SPACE,
-        data=DataConfig(dataset="synthetic", synthetic_size=32, synthetic_image=16),
+        data=DataConfig(dataset="synthetic", synthetic={"size": 32, "image": 16}),
         channels=8,
         layers=3,
         epochs=2,

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import NetworkConfig, NetworkKind
 from factornas.evaluate.network import EvalNetwork, build_network
-from factornas.evaluate.source import load_genotype
 from factornas.presets.retrain import network_preset
+from factornas.presets.source import load_genotype
 from factornas.space.genotype import Genotype
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from factornas.errors import FactorNASError
+from factornas.errors import FactorNASError, problem_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -97,12 +97,6 @@ def _field_path(loc: Sequence[int | str], raw: Any) -> str:
     return ".".join(parts)
 
 
-def _message(error: dict[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown setting (`--print-config` lists every setting)"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def validate(model: type[M], raw: dict[str, Any], source: str) -> M:
     """``raw`` as a ``model``; the first error is one line naming ``source`` and the field."""
     raw = _nulls_from_toml(raw, model)
@@ -113,7 +107,7 @@ def validate(model: type[M], raw: dict[str, Any], source: str) -> M:
         first = errors[0]
         where = _field_path(first["loc"], raw) or "config"
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigFileError(f"{source}: {where}: {_message(dict(first))}{more}") from None
+        raise ConfigFileError(f"{source}: {where}: {problem_text(first)}{more}") from None
 
 
 # -- writing -----------------------------------------------------------------------------

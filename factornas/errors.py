@@ -6,7 +6,8 @@ so every message must name the offending thing and say what to do about it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -16,11 +17,20 @@ class FactorNASError(Exception):
     """Base class of every user-facing error in factornas."""
 
 
+def problem_text(problem: Mapping[str, Any]) -> str:
+    """What one of pydantic's complaints says, in our words: an unknown key says how to list
+    the known ones, and a validator's message loses pydantic's ``Value error, `` prefix."""
+    if problem["type"] == "extra_forbidden":
+        return "unknown setting (`--print-config` lists every setting)"
+    return str(problem["msg"]).removeprefix("Value error, ")
+
+
 def first_problem(error: ValidationError, default: str) -> tuple[str, str]:
     """Where pydantic's first complaint points (dotted field path, ``default`` at the top) and
-    what it says: enough for a one-line message."""
+    what it says (:func:`problem_text`): the one formatter of a validation error as one line,
+    used by every reader of a user's config, genotype or flags."""
     first = error.errors()[0]
-    return ".".join(str(p) for p in first["loc"]) or default, first["msg"]
+    return ".".join(str(p) for p in first["loc"]) or default, problem_text(first)
 
 
 class _PlainKeyError(FactorNASError, KeyError):

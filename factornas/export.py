@@ -22,6 +22,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from factornas.data.registry import dataset_spec
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import NetworkConfig, RetrainConfig
 from factornas.evaluate.network import EvalNetwork, build_network
@@ -62,10 +63,9 @@ class Checkpoint:
 
 
 def _image_size(config: RetrainConfig) -> int:
-    """The side of the images the retraining trained on."""
-    data = config.data
-    sides = {"cifar10": 32, "fashion-mnist": 28, "synthetic": data.synthetic_image}
-    return sides.get(data.dataset, data.image_size)
+    """The side of the images the retraining trained on (its dataset's, from the registry)."""
+    _, side = dataset_spec(config.data.dataset).input_shape(config.data)
+    return side
 
 
 def load_retrain_checkpoint(run_dir: str | Path) -> Checkpoint:

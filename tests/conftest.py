@@ -42,3 +42,13 @@ def darts() -> SearchSpace:
 @pytest.fixture
 def adarts() -> SearchSpace:
     return space_preset("adarts")
+
+
+@pytest.fixture
+def pc_darts() -> SearchSpace:
+    return space_preset("pc_darts")
+
+
+@pytest.fixture
+def apc_darts() -> SearchSpace:
+    return space_preset("apc_darts")

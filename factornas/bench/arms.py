@@ -1,7 +1,7 @@
 """The arms of a comparison: a factorized space, its flat twin, and fixed-factor baselines.
 
 Every arm is derived from the one space named on the command line, never written by hand, so
-all arms hold comparable architectures (DESIGN §1, "Flat twin"):
+all arms hold comparable architectures (docs/design-decisions.md, "Flat twin"):
 
 * the **space** itself (e.g. ``adarts``: α over ops, β over activations);
 * ``flat``: its flat twin, one α over every (op × factor choices) combination;
@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from factornas.errors import FactorNASError
+from factornas.errors import FactorNASError, first_problem
 from factornas.presets.spaces import space_preset
 from factornas.space.config import GroupSpec, SearchSpace
 
@@ -105,8 +105,9 @@ def _restricted(space: SearchSpace, group: str, candidate: str) -> SearchSpace:
     try:
         return SearchSpace.model_validate(raw)
     except ValidationError as error:
+        _, message = first_problem(error, "space")
         raise FactorNASError(
-            f"cannot fix {group}={candidate} in space {space.name!r}: {error.errors()[0]['msg']}"
+            f"cannot fix {group}={candidate} in space {space.name!r}: {message}"
         ) from None
 
 

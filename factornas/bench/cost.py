@@ -22,7 +22,6 @@ finished: one preset's failure never discards the others' measurements.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -33,16 +32,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
-from rich.console import Console
 from rich.table import Table
 
-from factornas.bench.arguments import at_least
-from factornas.bench.compare import describe_machine
+from factornas.bench.machine import describe_machine, load_average
 from factornas.errors import FactorNASError
 from factornas.presets.search import search_preset
-from factornas.runtime.cuda_graphs import UNMEASURED
-from factornas.runtime.device import pick_device
-from factornas.runtime.precision import PRECISIONS, Precision
+from factornas.runtime.precision import Precision
 from factornas.supernet.cell import CellExecution
 
 Schedule = Literal["sequential", "joint"]
@@ -110,7 +105,7 @@ def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
 
 def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Measure every preset; returns the report (what ``--json`` prints)."""
-    load_start = list(os.getloadavg())
+    load_start = load_average()
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in settings.presets}
     failures: dict[str, str] = {}
     count = len(settings.presets)
@@ -162,9 +157,14 @@ def run_cost(settings: CostSettings, log: Callable[[str], None] = lambda _: None
     # parent's default, which is what the workers would have had.
     threads = next((int(r[0]["threads"]) for r in runs.values() if r), None)
     machine = describe_machine(threads or settings.threads or torch.get_num_threads())
-    machine["load_average_end"] = list(os.getloadavg())
-    machine["load_average_start"] = load_start
-    return {"settings": asdict(settings), "machine": machine, "presets": rows}
+    machine = machine.model_copy(
+        update={"load_average_start": load_start, "load_average_end": load_average()}
+    )
+    return {
+        "settings": asdict(settings),
+        "machine": machine.model_dump(mode="json"),
+        "presets": rows,
+    }
 
 
 def _summarize(name: str, runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -250,92 +250,4 @@ def summary_table(report: dict[str, Any]) -> Table:
     return table
 
 
-# -- command line --------------------------------------------------------------------------------
-def register_cost(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``cost`` to the ``factornas bench`` subcommands."""
-    parser = subparsers.add_parser(
-        "cost",
-        help="seconds and memory of one search step, preset against preset",
-        description=(
-            "Time the search step (weight step + architecture step, as a search runs it) of each "
-            "preset on random images shaped for its stem (32×32, or the ImageNet crop behind the "
-            "ImageNet stem), each preset in its own process, and report the "
-            "median step time, the peak memory growth and both as ratios to the first preset "
-            "(docs/performance.md)."
-        ),
-    )
-    parser.add_argument(
-        "--presets", default="darts,adarts,flat40", help="comma-separated search presets"
-    )
-    parser.add_argument("--channels", type=at_least(1), default=16, help="initial channels (16)")
-    parser.add_argument("--layers", type=at_least(3), default=8, help="search cells (8)")
-    parser.add_argument("--batch-size", type=at_least(1), default=64, help="batch size (64)")
-    parser.add_argument("--steps", type=at_least(1), default=3, help="timed steps per preset (3)")
-    parser.add_argument("--warmup", type=at_least(0), default=1, help="untimed steps first (1)")
-    parser.add_argument("--schedule", choices=("sequential", "joint"), default="joint")
-    parser.add_argument(
-        "--rounds",
-        type=at_least(1),
-        default=1,
-        help="spread the timed steps over this many rounds of fresh processes (1)",
-    )
-    parser.add_argument(
-        "--threads", type=at_least(1), default=None, help="torch threads (default: torch's)"
-    )
-    parser.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default=None,
-        help="where the steps run (default: the GPU if there is one)",
-    )
-    parser.add_argument(
-        "--cuda-graphs",
-        action="store_true",
-        help=f"replay the steps from CUDA graphs where the preset allows it ({UNMEASURED}; "
-        "give --warmup 3 or more so that the timed steps are replays)",
-    )
-    parser.add_argument(
-        "--precision", choices=PRECISIONS, default="fp32", help=f"fp32 or bf16 ({UNMEASURED})"
-    )
-    parser.add_argument(
-        "--cell-execution",
-        choices=["auto", "grouped", "per_edge"],
-        default="auto",
-        help="how cells compute their edges (auto: grouped on a GPU, per edge on a CPU)",
-    )
-    parser.add_argument(
-        "--channels-last",
-        action="store_true",
-        help=f"the supernet and its inputs in channels-last memory format ({UNMEASURED})",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(handler=run_cli)
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    settings = CostSettings(
-        presets=tuple(name.strip() for name in args.presets.split(",") if name.strip()),
-        channels=args.channels,
-        layers=args.layers,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        warmup=args.warmup,
-        schedule=args.schedule,
-        rounds=args.rounds,
-        threads=args.threads,
-        device="cuda" if pick_device(args.device).type == "cuda" else "cpu",
-        cuda_graphs=args.cuda_graphs,
-        precision=args.precision,
-        cell_execution=args.cell_execution,
-        channels_last=args.channels_last,
-    )
-    console = Console(stderr=True)
-    report = run_cost(settings, log=console.print)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        Console().print(summary_table(report))
-    return 1 if any("error" in row for row in report["presets"]) else 0
-
-
-__all__ = ["CostSettings", "register_cost", "run_cost", "summary_table"]
+__all__ = ["CostSettings", "run_cost", "summary_table"]

@@ -4,9 +4,9 @@ A fresh process per preset (and per round) gives every preset its own peak resid
 its own allocator: a process's high-water mark never comes down, so measuring two presets in one
 process would report the larger one twice. The process builds the supernet and the N-level
 optimizer exactly as a search does, on the job's device, runs warm-up steps (the first step maps
-the process's memory, DESIGN §4), then times each step, profiles one more (after the timed ones,
-so the profiler's overhead never reaches a timing) to count the operator calls and, on CUDA, the
-kernel launches of a step, and prints one JSON line on stdout.
+the process's memory, docs/performance.md), then times each step, profiles one more (after the
+timed ones, so the profiler's overhead never reaches a timing) to count the operator calls and,
+on CUDA, the kernel launches of a step, and prints one JSON line on stdout.
 
 Usage (by the harness): ``python -m factornas.bench.cost_worker '<job JSON>'``, the job holding
 ``preset``, ``channels``, ``layers``, ``batch_size``, ``schedule``, ``warmup``, ``steps``,
@@ -29,6 +29,7 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from factornas.bench.worker import peak_rss_bytes, worker_main
+from factornas.data.batches import Batch
 from factornas.presets.search import search_preset
 from factornas.runtime.device import pick_device
 from factornas.search.config import SearchConfig
@@ -40,7 +41,6 @@ from factornas.search.optimizer import MultiLevelOptimizer
 IMAGE_CHANNELS, CLASSES = 3, 10
 #: CIFAR-10's image side, the input of the CIFAR search stem.
 CIFAR_SIZE = 32
-Batch = tuple[torch.Tensor, torch.Tensor]
 #: The profiler events counted as convolution calls (forward and backward).
 CONV_OPS = frozenset({"aten::convolution", "aten::convolution_backward"})
 
@@ -48,7 +48,7 @@ CONV_OPS = frozenset({"aten::convolution", "aten::convolution_backward"})
 def image_size(config: SearchConfig) -> int:
     """The input side the preset's stem is built for: its ImageNet crop behind the ImageNet
     stem (which downsamples 8×), CIFAR-10's 32 otherwise."""
-    return config.data.imagenet_image if config.stem == "imagenet" else CIFAR_SIZE
+    return config.data.imagenet.image_size if config.stem == "imagenet" else CIFAR_SIZE
 
 
 def random_batch(size: int, side: int, generator: torch.Generator) -> Batch:

@@ -9,16 +9,17 @@ says whether their 95 % t-interval (:mod:`factornas.bench.intervals`) excludes z
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from factornas.bench.compare.results import ArmResult, Comparison, MetricDifference, PairResult
 from factornas.bench.intervals import PairedInterval, paired_interval
 
 #: The interval's confidence level: the usual one, so a reader need not translate.
 LEVEL = 0.95
 #: What is compared: (key in results, how to read a run's value, label).
-METRICS = (
-    ("test_top1", ("retrain", "test_top1"), "retrained test top-1"),
-    ("val_top1", ("search", "val_top1"), "supernet val top-1"),
+METRICS: tuple[tuple[str, Callable[[PairResult], float], str], ...] = (
+    ("test_top1", lambda run: run.retrain.test_top1, "retrained test top-1"),
+    ("val_top1", lambda run: run.search.val_top1, "supernet val top-1"),
 )
 
 
@@ -35,30 +36,32 @@ def verdict(interval: PairedInterval, first: str, other: str) -> str:
     return f"{lead}: {noise}"
 
 
-def _by_seed(arm: dict[str, Any], path: tuple[str, str]) -> dict[int, float]:
-    return {run["seed"]: float(run[path[0]][path[1]]) for run in arm["runs"]}
+def _by_seed(arm: ArmResult, value: Callable[[PairResult], float]) -> dict[int, float]:
+    return {run.seed: float(value(run)) for run in arm.runs}
 
 
-def compare_arms(arms: list[dict[str, Any]], level: float = LEVEL) -> list[dict[str, Any]]:
+def compare_arms(arms: Sequence[ArmResult], level: float = LEVEL) -> list[Comparison]:
     """One entry per arm after the first: per metric the paired seeds, the differences, the
     interval and the verdict. Seeds only one of the two arms has are left out."""
     first = arms[0]
     comparisons = []
     for other in arms[1:]:
         metrics = {}
-        for key, path, label in METRICS:
-            ours, theirs = _by_seed(first, path), _by_seed(other, path)
+        for key, value, label in METRICS:
+            ours, theirs = _by_seed(first, value), _by_seed(other, value)
             seeds = sorted(ours.keys() & theirs.keys())
             differences = [ours[s] - theirs[s] for s in seeds]
             if not differences:
                 continue
             interval = paired_interval(differences, level)
-            metrics[key] = {
-                "label": label,
-                "seeds": seeds,
-                "differences": differences,
-                **interval.to_json(),
-                "verdict": verdict(interval, first["key"], other["key"]),
-            }
-        comparisons.append({"arm": other["key"], "against": first["key"], "metrics": metrics})
+            metrics[key] = MetricDifference.model_validate(
+                {
+                    "label": label,
+                    "seeds": seeds,
+                    "differences": differences,
+                    **interval.to_json(),
+                    "verdict": verdict(interval, first.key, other.key),
+                }
+            )
+        comparisons.append(Comparison(arm=other.key, against=first.key, metrics=metrics))
     return comparisons

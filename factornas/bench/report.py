@@ -1,8 +1,9 @@
 """The comparison's outputs: ``report.md`` and the figures, drawn from the results alone.
 
-Everything here reads the plain results dictionary that ``results.json`` holds (plus the run
-directories it names, for the weight trajectories), so a report can be redrawn from a finished
-comparison without rerunning anything.
+Everything here reads the typed results (:class:`~factornas.bench.compare.results.
+CompareResults`, what ``results.json`` holds; plus the run directories it names, for the
+weight trajectories), so a report can be redrawn from a finished comparison without rerunning
+anything: ``render_report(load_results(OUT / "results.json"))``.
 """
 
 from __future__ import annotations
@@ -11,20 +12,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from factornas.bench.compare.results import (
+    ArmResult,
+    CompareResults,
+    Comparison,
+    MetricDifference,
+    SettingsRecord,
+    Statistic,
+)
 from factornas.figures.backend import PlottingUnavailable, require_matplotlib, save
 from factornas.figures.history import candidate_names, read_history, trajectory_figure
-from factornas.space.genotype import Genotype
 
 FIGURES = "figures"
 DATASET_NAMES = {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 
 # -- formatting ----------------------------------------------------------------------------------
-def stat(value: dict[str, Any] | None, digits: int = 1) -> str:
-    """``mean ± std`` of a :func:`~factornas.bench.compare.describe` result; ``—`` if empty."""
-    if not value or value.get("mean") is None:
+def stat(value: Statistic | None, digits: int = 1) -> str:
+    """``mean ± std`` of a :func:`~factornas.bench.compare.summary.describe` result; ``—`` if
+    empty."""
+    if value is None or value.mean is None:
         return "—"
-    return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
+    return f"{value.mean:.{digits}f} ± {value.std:.{digits}f}"
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -37,20 +46,20 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _agreement(arm: dict[str, Any], group: str | None) -> str:
+def _agreement(arm: ArmResult, group: str | None) -> str:
     """Edge agreement (``group`` None) or one factor's, ``fixed`` where the arm fixes it."""
-    agreement = arm["summary"]["stability"]
+    agreement = arm.summary.stability
     if group is None:
-        return f"{agreement['edge_agreement']:.2f}"
-    if group not in arm["searched_factors"]:
+        return f"{agreement.edge_agreement:.2f}"
+    if group not in arm.searched_factors:
         return "fixed"
-    value = agreement["factor_agreement"].get(group)
+    value = agreement.factor_agreement.get(group)
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def summary_table(results: dict[str, Any]) -> str:
+def summary_table(results: CompareResults) -> str:
     """The main table: one row per arm, mean ± std over seeds."""
-    groups = results["factor_groups"]
+    groups = results.factor_groups
     header = [
         "arm",
         "what",
@@ -62,16 +71,16 @@ def summary_table(results: dict[str, Any]) -> str:
         *(f"{g} agreement" for g in groups),
     ]
     rows = []
-    for arm in results["arms"]:
-        summary = arm["summary"]
+    for arm in results.arms:
+        summary = arm.summary
         rows.append(
             [
-                f"`{arm['key']}`",
-                arm["description"],
-                stat(summary["step_seconds"], 2),
-                stat(summary["peak_rss_mib"], 0),
-                stat(summary["val_top1"]),
-                stat(summary["test_top1"]),
+                f"`{arm.key}`",
+                arm.description,
+                stat(summary.step_seconds, 2),
+                stat(summary.peak_rss_mib, 0),
+                stat(summary.val_top1),
+                stat(summary.test_top1),
                 _agreement(arm, None),
                 *(_agreement(arm, g) for g in groups),
             ]
@@ -79,7 +88,7 @@ def summary_table(results: dict[str, Any]) -> str:
     return _table(header, rows)
 
 
-def _per_seed_table(results: dict[str, Any]) -> str:
+def _per_seed_table(results: CompareResults) -> str:
     header = [
         "arm",
         "seed",
@@ -94,76 +103,75 @@ def _per_seed_table(results: dict[str, Any]) -> str:
         "skip in normal",
     ]
     rows = []
-    for arm in results["arms"]:
-        for run in arm["runs"]:
-            search, retrain = run["search"], run["retrain"]
-            process = search["process"] or {}
-            peak, start = process.get("peak_rss_bytes"), process.get("start_rss_bytes")
+    for arm in results.arms:
+        for run in arm.runs:
+            search, retrain = run.search, run.retrain
+            process = search.process
+            peak = process.peak_rss_bytes if process else None
+            start = process.start_rss_bytes if process else None
             rows.append(
                 [
-                    f"`{arm['key']}`",
-                    str(run["seed"]),
-                    _number(search["step_seconds"], 2),
+                    f"`{arm.key}`",
+                    str(run.seed),
+                    _number(search.step_seconds, 2),
                     _number(peak / 2**20 if peak else None, 0),
                     _number((peak - start) / 2**20 if peak and start else None, 0),
-                    _number(process.get("wall_seconds"), 0),
-                    _number(process.get("cpu_seconds"), 0),
-                    _number(search["val_top1"]),
-                    f"{retrain['params']:,}",
-                    _number(retrain["test_top1"]),
-                    "yes" if search["skip_connect_in_normal"] else "no",
+                    _number(process.wall_seconds if process else None, 0),
+                    _number(process.cpu_seconds if process else None, 0),
+                    _number(search.val_top1),
+                    f"{retrain.params:,}",
+                    _number(retrain.test_top1),
+                    "yes" if search.skip_connect_in_normal else "no",
                 ]
             )
     return _table(header, rows)
 
 
-def _stability_table(results: dict[str, Any]) -> str:
-    groups = results["factor_groups"]
+def _stability_table(results: CompareResults) -> str:
+    groups = results.factor_groups
     header = ["arm", "pairs", "edge agreement per pair", *(f"{g} per pair" for g in groups)]
     rows = []
-    for arm in results["arms"]:
-        agreement = arm["summary"]["stability"]
+    for arm in results.arms:
+        agreement = arm.summary.stability
         cells = [
-            f"`{arm['key']}`",
-            str(agreement["pairs"]),
-            ", ".join(f"{v:.2f}" for v in agreement["pair_edge_agreement"]),
+            f"`{arm.key}`",
+            str(agreement.pairs),
+            ", ".join(f"{v:.2f}" for v in agreement.pair_edge_agreement),
         ]
         for group in groups:
-            if group not in arm["searched_factors"]:
+            if group not in arm.searched_factors:
                 cells.append("fixed")
                 continue
-            values = agreement["pair_factor_agreement"].get(group, [])
+            values = agreement.pair_factor_agreement.get(group, [])
             cells.append(", ".join("n/a" if v is None else f"{v:.2f}" for v in values))
         rows.append(cells)
     return _table(header, rows)
 
 
-def _genotype_lines(results: dict[str, Any]) -> str:
+def _genotype_lines(results: CompareResults) -> str:
     lines = []
-    for arm in results["arms"]:
-        for run in arm["runs"]:
-            genotype = Genotype.model_validate(run["search"]["genotype"])
+    for arm in results.arms:
+        for run in arm.runs:
+            genotype = run.search.genotype
             for cell_type in ("normal", "reduce"):
                 nodes = [
                     f"{i + 2}: " + ", ".join(f"{e.label()} ← {e.source}" for e in edges)
                     for i, edges in enumerate(genotype.cell(cell_type).nodes)
                 ]
-                lines.append(
-                    f"{arm['key']:<18} seed {run['seed']} {cell_type:<6}  " + " | ".join(nodes)
-                )
+                lines.append(f"{arm.key:<18} seed {run.seed} {cell_type:<6}  " + " | ".join(nodes))
     return "```\n" + "\n".join(lines) + "\n```"
 
 
-def _interval(metric: dict[str, Any]) -> str:
-    if metric["half_width"] is None:
+def _interval(metric: MetricDifference) -> str:
+    if metric.half_width is None or metric.low is None or metric.high is None:
         return "—"
-    return f"[{metric['low']:+.1f}, {metric['high']:+.1f}]"
+    return f"[{metric.low:+.1f}, {metric.high:+.1f}]"
 
 
-def differences_table(results: dict[str, Any]) -> str:
+def differences_table(results: CompareResults) -> str:
     """Every arm against the first, per accuracy: the mean paired difference, its interval
     and the verdict."""
-    first = results["arms"][0]["key"]
+    first = results.arms[0].key
     header = [
         "arm",
         "accuracy",
@@ -174,60 +182,61 @@ def differences_table(results: dict[str, Any]) -> str:
         "verdict",
     ]
     rows = []
-    for comparison in results["comparisons"]:
-        for metric in comparison["metrics"].values():
-            sd = "—" if metric["sd"] is None else f"{metric['sd']:.1f}"
+    for comparison in results.comparisons:
+        for metric in comparison.metrics.values():
+            sd = "—" if metric.sd is None else f"{metric.sd:.1f}"
             rows.append(
                 [
-                    f"`{comparison['arm']}`",
-                    metric["label"],
-                    str(metric["n"]),
-                    ", ".join(f"{d:+.1f}" for d in metric["differences"]),
-                    f"{metric['mean']:+.1f} ± {sd}",
+                    f"`{comparison.arm}`",
+                    metric.label,
+                    str(metric.n),
+                    ", ".join(f"{d:+.1f}" for d in metric.differences),
+                    f"{metric.mean:+.1f} ± {sd}",
                     _interval(metric),
-                    metric["verdict"],
+                    metric.verdict,
                 ]
             )
     return _table(header, rows)
 
 
-def _budget_line(settings: dict[str, Any]) -> str:
+def _budget_line(settings: SettingsRecord) -> str:
     overrides = " ".join(
         f"--{flag} {'all' if value is None else value}"
-        for flag, value in settings["overrides"].items()
+        for flag, value in settings.overrides.items()
     )
     extra = f" with `{overrides}`" if overrides else ""
-    return f"Budget `{settings['budget']}`{extra}"
+    return f"Budget `{settings.budget}`{extra}"
 
 
-def _sizes_table(results: dict[str, Any]) -> str:
-    sizes = results["settings"]["sizes"]
-    keys = sorted(set(sizes["search"]) | set(sizes["retrain"]))
+def _sizes_table(results: CompareResults) -> str:
+    sizes = results.settings.sizes
+    keys = sorted(set(type(sizes.search).model_fields) | set(type(sizes.retrain).model_fields))
 
     def cell(part: str, key: str) -> str:
-        if key not in sizes[part]:
+        part_sizes = getattr(sizes, part)
+        if key not in type(part_sizes).model_fields:
             return "—"
-        return "all" if sizes[part][key] is None else str(sizes[part][key])
+        value = getattr(part_sizes, key)
+        return "all" if value is None else str(value)
 
     rows = [[k, cell("search", k), cell("retrain", k)] for k in keys]
     return _table(["size", "search", "retraining"], rows)
 
 
-def _machine_lines(results: dict[str, Any]) -> str:
-    machine = results["machine"]
+def _machine_lines(results: CompareResults) -> str:
+    machine = results.machine
     load = " / ".join(
-        ", ".join(f"{x:.1f}" for x in machine[k])
-        for k in ("load_average_start", "load_average_end")
-        if k in machine
+        ", ".join(f"{x:.1f}" for x in averages)
+        for averages in (machine.load_average_start, machine.load_average_end)
+        if averages is not None
     )
-    env = ", ".join(f"{k}={v}" for k, v in sorted(machine["environment"].items())) or "none"
-    memory = machine["memory_gib"]
+    env = ", ".join(f"{k}={v}" for k, v in sorted(machine.environment.items())) or "none"
     return "\n".join(
         [
-            f"- CPU: {machine['cpu_model']}, {machine['logical_cpus']} logical CPUs "
-            f"({machine['usable_cpus']} usable), {_number(memory)} GiB memory",
-            f"- torch {machine['torch']}, Python {machine['python']}, {machine['platform']}",
-            f"- torch threads per run: {machine['threads_per_run']}; runs one at a time, each in "
+            f"- CPU: {machine.cpu_model}, {machine.logical_cpus} logical CPUs "
+            f"({machine.usable_cpus} usable), {_number(machine.memory_gib)} GiB memory",
+            f"- torch {machine.torch}, Python {machine.python}, {machine.platform}",
+            f"- torch threads per run: {machine.threads_per_run}; runs one at a time, each in "
             "its own process",
             f"- load average (1, 5, 15 min) at start / end: {load}",
             f"- threading and allocator environment: {env}",
@@ -235,37 +244,37 @@ def _machine_lines(results: dict[str, Any]) -> str:
     )
 
 
-def render_report(results: dict[str, Any]) -> str:
+def render_report(results: CompareResults) -> str:
     """``report.md``: main table, per-seed numbers, agreement, genotypes, figures, machine."""
-    settings = results["settings"]
-    arms = results["arms"]
-    summaries = [p for p in results["figures"] if Path(p).parent.name == FIGURES]
+    settings = results.settings
+    arms = results.arms
+    summaries = [p for p in results.figures if Path(p).parent.name == FIGURES]
     figures = "\n\n".join(f"![{Path(p).stem}]({p})" for p in summaries)
-    trajectories = [p for p in results["figures"] if p not in summaries]
+    trajectories = [p for p in results.figures if p not in summaries]
     if trajectories:
         figures += (
             "\n\nSoftmax weights by epoch, seed 0, per arm, cell type and group:\n\n"
             + "\n".join(f"- [{p}]({p})" for p in trajectories)
         )
-    if results["figures_note"]:
-        figures = results["figures_note"]
-    reused = results["runs_reused"]
+    if results.figures_note:
+        figures = results.figures_note
+    reused = results.runs_reused
     timing = (
-        f"**Wall time:** {results['wall_seconds']:.0f} s for this invocation "
-        f"({reused} of {results['runs_total']} runs reused from an earlier one); the runs' own "
-        f"processes took {results['run_wall_seconds_total']:.0f} s in total."
+        f"**Wall time:** {results.wall_seconds:.0f} s for this invocation "
+        f"({reused} of {results.runs_total} runs reused from an earlier one); the runs' own "
+        f"processes took {results.run_wall_seconds_total:.0f} s in total."
     )
     return "\n".join(
         [
-            f"# bench compare: `{settings['space']}` against "
-            + ", ".join(f"`{a['key']}`" for a in arms[1:]),
+            f"# bench compare: `{settings.space}` against "
+            + ", ".join(f"`{a.key}`" for a in arms[1:]),
             "",
-            f"**Command:** `{results['command']}`",
+            f"**Command:** `{results.command}`",
             "",
             timing,
             "",
-            f"{_budget_line(settings)}, {settings['seeds']} seeds per arm (0 to "
-            f"{settings['seeds'] - 1}), {DATASET_NAMES[settings['dataset']]}; every arm gets the "
+            f"{_budget_line(settings)}, {settings.seeds} seeds per arm (0 to "
+            f"{settings.seeds - 1}), {DATASET_NAMES[settings.dataset]}; every arm gets the "
             "same data and budget. Mean ± sample standard deviation over seeds; agreement is the "
             "mean over seed pairs. See docs/benchmarks.md for what each number measures.",
             "",
@@ -280,11 +289,11 @@ def render_report(results: dict[str, Any]) -> str:
             "factor's agreement counts only edges that agree on the op; `fixed`: the arm does "
             "not search that factor.",
             "",
-            f"## Differences to `{arms[0]['key']}`, paired by seed",
+            f"## Differences to `{arms[0].key}`, paired by seed",
             "",
             differences_table(results),
             "",
-            f"Per seed, `{arms[0]['key']}`'s accuracy minus the arm's (both ran with that seed's "
+            f"Per seed, `{arms[0].key}`'s accuracy minus the arm's (both ran with that seed's "
             "data subset and batch order). The interval is the two-sided 95 % Student-t interval "
             "of the mean difference over seeds (mean ± t · sd / √n): a difference whose interval "
             "contains 0 is within seed noise.",
@@ -326,14 +335,15 @@ def render_report(results: dict[str, Any]) -> str:
 
 
 # -- figures -------------------------------------------------------------------------------------
-def _bar_panel(ax: Any, arms: list[dict[str, Any]], key: str, title: str, ylabel: str) -> None:
-    """One bar per arm at the mean, the std as an error bar, and every seed as a dot."""
-    names = [a["key"] for a in arms]
-    means = [a["summary"][key]["mean"] or 0.0 for a in arms]
-    stds = [a["summary"][key]["std"] or 0.0 for a in arms]
+def _bar_panel(ax: Any, arms: Sequence[ArmResult], key: str, title: str, ylabel: str) -> None:
+    """One bar per arm at the mean of summary statistic ``key``, the std as an error bar, and
+    every seed as a dot."""
+    names = [a.key for a in arms]
+    stats: list[Statistic] = [getattr(a.summary, key) for a in arms]
+    means = [s.mean or 0.0 for s in stats]
+    stds = [s.std or 0.0 for s in stats]
     ax.bar(range(len(arms)), means, yerr=stds, capsize=4, color="#9ecae1", edgecolor="#3182bd")
-    for i, arm in enumerate(arms):
-        values = arm["summary"][key]["values"]
+    for i, values in enumerate(s.values for s in stats):
         ax.plot([i] * len(values), values, "o", color="#08519c", markersize=3.5)
     ax.set_xticks(range(len(arms)), names, rotation=20, ha="right", fontsize=8)
     ax.set_title(title, fontsize=9)
@@ -342,42 +352,45 @@ def _bar_panel(ax: Any, arms: list[dict[str, Any]], key: str, title: str, ylabel
     ax.grid(axis="y", alpha=0.3)
 
 
-def _difference_panel(ax: Any, results: dict[str, Any], key: str, title: str) -> None:
+def _difference_panel(
+    ax: Any, first: str, comparisons: Sequence[Comparison], key: str, title: str
+) -> None:
     """Per arm after the first, the mean paired difference with its 95 % interval; a zero
     line, so an interval crossing it reads as seed noise at a glance."""
-    comparisons = [c for c in results["comparisons"] if key in c["metrics"]]
-    for i, comparison in enumerate(comparisons):
-        metric = comparison["metrics"][key]
-        beyond = metric["half_width"] is not None and abs(metric["mean"]) > metric["half_width"]
+    compared = [c for c in comparisons if key in c.metrics]
+    for i, comparison in enumerate(compared):
+        metric = comparison.metrics[key]
+        beyond = metric.half_width is not None and abs(metric.mean) > metric.half_width
         ax.errorbar(
             [i],
-            [metric["mean"]],
-            yerr=[[metric["half_width"] or 0.0]],
+            [metric.mean],
+            yerr=[[metric.half_width or 0.0]],
             fmt="o",
             capsize=5,
             color="#08519c" if beyond else "#969696",
         )
-        ax.plot([i] * metric["n"], metric["differences"], "x", color="#6baed6", markersize=4)
+        ax.plot([i] * metric.n, metric.differences, "x", color="#6baed6", markersize=4)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(
-        range(len(comparisons)),
-        [c["arm"] for c in comparisons],
+        range(len(compared)),
+        [c.arm for c in compared],
         rotation=20,
         ha="right",
         fontsize=8,
     )
-    ax.set_xlim(-0.6, len(comparisons) - 0.4)
+    ax.set_xlim(-0.6, len(compared) - 0.4)
     ax.set_title(title, fontsize=9)
-    ax.set_ylabel(f"{results['arms'][0]['key']} − arm (points)", fontsize=8)
+    ax.set_ylabel(f"{first} − arm (points)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(axis="y", alpha=0.3)
 
 
-def accuracy_figure(results: dict[str, Any]) -> Any:
+def accuracy_figure(
+    arms: Sequence[ArmResult], comparisons: Sequence[Comparison], seeds: int
+) -> Any:
     """Top: accuracy per arm (mean ± std, seeds as dots). Bottom: the first arm minus each
     other, paired by seed, with its 95 % t-interval (grey: contains 0; crosses: seeds)."""
     figure_module = require_matplotlib()
-    arms = results["arms"]
     figure = figure_module.Figure(figsize=(2.0 + 1.4 * len(arms), 6.4), layout="constrained")
     axes = figure.subplots(2, 2)
     panels = (
@@ -386,17 +399,19 @@ def accuracy_figure(results: dict[str, Any]) -> Any:
     )
     for column, (key, title) in enumerate(panels):
         _bar_panel(axes[0][column], arms, key, title, "top-1 (%)")
-        _difference_panel(axes[1][column], results, key, f"{title}: difference, 95 % interval")
-    seeds = results["settings"]["seeds"]
+        _difference_panel(
+            axes[1][column], arms[0].key, comparisons, key, f"{title}: difference, 95 % interval"
+        )
     figure.suptitle(
         f"Accuracy per arm (mean ± std over {seeds} seeds; dots and crosses: seeds)", fontsize=10
     )
     return figure
 
 
-def _summary_figure(results: dict[str, Any], panels: list[tuple[str, str, str]], title: str) -> Any:
+def _summary_figure(
+    arms: Sequence[ArmResult], seeds: int, panels: list[tuple[str, str, str]], title: str
+) -> Any:
     figure_module = require_matplotlib()
-    arms = results["arms"]
     figure = figure_module.Figure(
         figsize=(1.2 + 2.6 * len(panels) + 0.35 * len(arms) * len(panels), 3.4),
         layout="constrained",
@@ -404,14 +419,17 @@ def _summary_figure(results: dict[str, Any], panels: list[tuple[str, str, str]],
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, (key, panel_title, ylabel) in zip(axes, panels, strict=True):
         _bar_panel(ax, arms, key, panel_title, ylabel)
-    seeds = results["settings"]["seeds"]
     figure.suptitle(f"{title} (mean ± std over {seeds} seeds; dots: seeds)", fontsize=10)
     return figure
 
 
-def write_figures(out: Path, results: dict[str, Any]) -> tuple[list[str], str | None]:
+def write_figures(
+    out: Path, arms: Sequence[ArmResult], comparisons: Sequence[Comparison], seeds: int
+) -> tuple[list[str], str | None]:
     """Accuracy and cost per arm, and the first seed's weight trajectories per arm and group
-    (``arch/<arm>/<cell type>_<group>.png``).
+    (``arch/<arm>/<cell type>_<group>.png``), from the parts of the results they show (the
+    results' ``figures`` are these figures' paths); redrawing a finished comparison's is
+    ``write_figures(out, results.arms, results.comparisons, results.settings.seeds)``.
 
     Returns the written paths (relative to ``out``) and, when matplotlib is missing, a note
     saying so: the numbers are the point of the comparison, the pictures an extra.
@@ -423,9 +441,10 @@ def write_figures(out: Path, results: dict[str, Any]) -> tuple[list[str], str | 
     folder = out / FIGURES
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    written += save(accuracy_figure(results), folder / "accuracy", ("png",))
+    written += save(accuracy_figure(arms, comparisons, seeds), folder / "accuracy", ("png",))
     cost = _summary_figure(
-        results,
+        arms,
+        seeds,
         [
             ("step_seconds", "search step (median)", "seconds"),
             ("peak_rss_mib", "peak RSS of the search process", "MiB"),
@@ -433,11 +452,11 @@ def write_figures(out: Path, results: dict[str, Any]) -> tuple[list[str], str | 
         "Search cost per arm",
     )
     written += save(cost, folder / "cost", ("png",))
-    for arm in results["arms"]:
-        run_dir = out / arm["runs"][0]["search"]["run_dir"]
+    for arm in arms:
+        run_dir = out / arm.runs[0].search.run_dir
         history = read_history(run_dir / "metrics.jsonl")
         names = candidate_names(run_dir / "config.json")
-        arm_folder = folder / "arch" / arm["key"]
+        arm_folder = folder / "arch" / arm.key
         arm_folder.mkdir(parents=True, exist_ok=True)
         for cell_type in history.cell_types:
             for group in history.groups(cell_type):

@@ -1,12 +1,13 @@
 """``factornas bench``: benchmarks comparing search spaces; each benchmark is a sub-subcommand
-that registers itself on the ``bench`` parser."""
+that registers itself on the ``bench`` parser (:mod:`factornas.cli.bench_compare`,
+:mod:`factornas.cli.bench_cost`), running the harness of :mod:`factornas.bench`."""
 
 from __future__ import annotations
 
 import argparse
 
-from factornas.bench.compare import register_compare
-from factornas.bench.cost import register_cost
+from factornas.cli.bench_compare import register_compare
+from factornas.cli.bench_cost import register_cost
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

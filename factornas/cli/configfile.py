@@ -50,13 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser, base: str) -> None:
         help="print the resolved config (toml, json; default: the --config file's format, "
         "else toml) and exit; feed it back with --config",
     )
+    add_plugin_argument(parser)
+
+
+def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
+    """``--plugin``: a module or file imported before anything is validated."""
     parser.add_argument(
         "--plugin",
         action="append",
         default=[],
         metavar="MODULE_OR_FILE",
-        help="import a module or .py file first (e.g. to register factor groups); repeatable "
-        "(default: none)",
+        help="import a module or .py file first (to register factor groups, relaxations, "
+        "stabilizers, datasets or presets); repeatable (default: none)",
     )
 
 

@@ -9,9 +9,9 @@ import torch
 from rich.console import Console
 
 from factornas.build import network_config
+from factornas.cli import configfile
 from factornas.errors import FactorNASError
 from factornas.evaluate.cost import DEFAULT_IMAGE_SIZE
-from factornas.evaluate.source import load_genotype
 from factornas.export import (
     check_onnx,
     export_onnx,
@@ -20,7 +20,9 @@ from factornas.export import (
     load_retrain_checkpoint,
     sample_batch,
 )
+from factornas.plugins import load_plugins
 from factornas.presets.published import PUBLISHED
+from factornas.presets.source import load_genotype
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--torchscript", type=Path, metavar="FILE", help="write traced TorchScript here"
     )
+    configfile.add_plugin_argument(parser)
     parser.add_argument("--network", choices=["cifar", "imagenet"], default="cifar")
     parser.add_argument("--channels", type=int, help="initial channels (36 cifar, 48 imagenet)")
     parser.add_argument("--layers", type=int, help="cells (20 cifar, 14 imagenet)")
@@ -61,6 +64,7 @@ _NETWORK_FLAGS = ("channels", "layers", "classes", "in_channels")
 def run(args: argparse.Namespace) -> int:
     if args.onnx is None and args.torchscript is None:
         raise FactorNASError("nothing to export: give --onnx FILE and/or --torchscript FILE")
+    load_plugins(args.plugin)  # a retraining on a plug-in's dataset names it
     if args.checkpoint is not None:
         given = [f"--{f.replace('_', '-')}" for f in _NETWORK_FLAGS if getattr(args, f)]
         if given:

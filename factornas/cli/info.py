@@ -13,12 +13,12 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from factornas.errors import FactorNASError
+from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import NetworkConfig
 from factornas.evaluate.cost import DEFAULT_IMAGE_SIZE, network_cost, solve_width
-from factornas.evaluate.source import load_genotype
 from factornas.presets.published import PUBLISHED
 from factornas.presets.retrain import network_preset
+from factornas.presets.source import load_genotype
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,8 +61,8 @@ def network_config(args: argparse.Namespace, inner_group: str | None) -> Network
     try:
         return NetworkConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise FactorNASError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where, message = first_problem(error, "network")
+        raise FactorNASError(f"{where}: {message}") from None
 
 
 def describe(args: argparse.Namespace) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from rich.console import Console
 
 from factornas.cli import configfile, loggers
 from factornas.cli.formatting import DefaultsFormatter
-from factornas.errors import FactorNASError
+from factornas.data.registry import DATASETS
+from factornas.errors import FactorNASError, first_problem
 from factornas.presets.search import SEARCH_PRESETS
 from factornas.runtime.cuda_graphs import UNMEASURED
 from factornas.runtime.precision import PRECISIONS
@@ -35,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--dataset",
-        choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
-        help="default: the preset's or config file's (cifar10 unless they say otherwise)",
+        help=f"a registered dataset: {', '.join(DATASETS)}, or one a --plugin registers "
+        "(default: the preset's or config file's, cifar10 unless they say otherwise)",
     )
     parser.add_argument(
         "--data",
@@ -183,10 +184,10 @@ def config_from_args(args: argparse.Namespace, base: SearchConfig) -> SearchConf
     try:
         return base.replace(**changes)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = " at " + ".".join(str(p) for p in first["loc"]) if first["loc"] else ""
-        message = first["msg"].removeprefix("Value error, ")
-        raise FactorNASError(f"invalid search config{where}: {message}") from None
+        where, message = first_problem(error, "")
+        raise FactorNASError(
+            f"invalid search config{' at ' + where if where else ''}: {message}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:

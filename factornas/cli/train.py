@@ -12,15 +12,14 @@ from rich.console import Console
 
 from factornas.cli import configfile, loggers
 from factornas.cli.formatting import DefaultsFormatter
+from factornas.data.registry import DATASETS
 from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import RetrainConfig
-from factornas.evaluate.data import build_retrain_data
-from factornas.evaluate.source import load_genotype
-from factornas.evaluate.train import retrain
+from factornas.evaluate.train import run_retrain
 from factornas.presets.published import PUBLISHED
 from factornas.presets.retrain import RETRAIN_RECIPES, network_preset
+from factornas.presets.source import load_genotype
 from factornas.runtime.cuda_graphs import UNMEASURED
-from factornas.runtime.device import pick_device
 from factornas.runtime.precision import PRECISIONS
 
 
@@ -35,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--dataset",
-        choices=["cifar10", "fashion-mnist", "synthetic", "imagenet"],
-        help="default: the recipe's or config file's (cifar10 unless they say otherwise)",
+        help=f"a registered dataset: {', '.join(DATASETS)}, or one a --plugin registers "
+        "(default: the recipe's or config file's, cifar10 unless they say otherwise)",
     )
     parser.add_argument(
         "--out", type=Path, help="run directory, rerun to resume (default: none; required to run)"
@@ -75,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--inner-group",
         help="input factor also used inside sep_conv (default: the search run's setting)",
     )
-    parser.add_argument("--workers", type=int, default=4, help="ImageNet decoding processes")
+    parser.add_argument(
+        "--workers", type=int, help="ImageNet decoding processes (default: the config's, 4)"
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: GPU if present)")
     parser.add_argument(
         "--precision",
@@ -127,6 +128,8 @@ def config_from_args(
         "test_subset": args.test_subset,
     }
     raw["data"].update({k: v for k, v in data_updates.items() if v is not None})
+    if args.workers is not None:
+        raw["data"]["imagenet"] = {**raw["data"]["imagenet"], "workers": args.workers}
     updates = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -149,21 +152,14 @@ def run(args: argparse.Namespace) -> int:
         return configfile.print_config(args, config, settings)
     if args.out is None:
         raise FactorNASError("--out is required: the run directory to write (or resume)")
-    device = pick_device(args.device)
-    data = build_retrain_data(config, device, workers=args.workers)
-    # The classifier and stem follow the dataset actually loaded.
-    raw = config.model_dump()
-    raw["network"].update(num_classes=data.num_classes, in_channels=data.in_channels)
-    config = _validated(raw)
-
     console = Console()
     with loggers.epoch_logger(args, args.out) as on_epoch:
-        result = retrain(
+        # The classifier and stem follow the dataset actually loaded.
+        result = run_retrain(
             source.genotype,
             config,
             args.out,
-            data,
-            device=device,
+            device=args.device,
             overwrite=args.overwrite,
             progress=not args.no_progress,
             on_epoch=on_epoch,

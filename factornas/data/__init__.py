@@ -14,8 +14,9 @@ from factornas.data.augment import (
     random_cutout,
     random_flip,
 )
-from factornas.data.batches import CyclingBatches, EpochBatches
+from factornas.data.batches import Batch, CyclingBatches, EpochBatches
 from factornas.data.cifar10 import load_cifar10, prepare_cifar10
+from factornas.data.config import DataConfig, ImageNetOptions, SyntheticOptions
 from factornas.data.download import default_data_root
 from factornas.data.errors import DataError
 from factornas.data.fake import make_fake_cifar10, make_fake_fashion_mnist, make_fake_imagenet
@@ -28,19 +29,26 @@ from factornas.data.imagenet import (
     sample_imagenet_subset,
     write_file_list,
 )
-from factornas.data.load import ArrayDatasetName, load_image_arrays
+from factornas.data.load import load_image_arrays
+from factornas.data.registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
 from factornas.data.synthetic import make_synthetic
 
 __all__ = [
-    "ArrayDatasetName",
+    "DATASETS",
+    "Batch",
     "CyclingBatches",
+    "DataConfig",
     "DataError",
+    "DatasetSpec",
     "EpochBatches",
     "FileList",
     "ImageArrays",
     "ImageFolderDataset",
+    "ImageNetOptions",
+    "SyntheticOptions",
     "augment_batch",
     "balanced_order",
+    "dataset_spec",
     "default_data_root",
     "imagenet_split",
     "load_cifar10",
@@ -57,6 +65,7 @@ __all__ = [
     "random_cutout",
     "random_flip",
     "read_file_list",
+    "register_dataset",
     "sample_imagenet_subset",
     "write_file_list",
 ]

@@ -17,6 +17,9 @@ import torch
 from factornas.data.errors import DataError
 from factornas.data.seeds import generator
 
+#: One batch of a dataset: images (N×C×H×W) and their labels; what every data stream yields.
+Batch = tuple[torch.Tensor, torch.Tensor]
+
 
 class EpochBatches:
     """Batches of indices into ``range(num_items)``; ``batch_size`` is the global batch."""

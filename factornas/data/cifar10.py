@@ -20,6 +20,7 @@ import torch
 from factornas.data.arrays import ImageArrays
 from factornas.data.download import check_md5, default_data_root, download_file
 from factornas.data.errors import DataError
+from factornas.data.registry import register_dataset
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -173,3 +174,17 @@ def load_cifar10(
     images = torch.cat([p[0] for p in parts])
     labels = torch.cat([p[1] for p in parts])
     return ImageArrays(images, labels, NUM_CLASSES, MEAN, STD, name="cifar10")
+
+
+@register_dataset(
+    "cifar10",
+    image_size=32,
+    channels=3,
+    classes=NUM_CLASSES,
+    mean=MEAN,
+    std=STD,
+    description="CIFAR-10: downloaded with its checksum, or read from --data",
+)
+def cifar10(config: Any, train: bool, seed: int) -> ImageArrays:
+    """CIFAR-10's training or test split (the seed plays no part)."""
+    return load_cifar10(config.root, train, config.download)

@@ -13,6 +13,7 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ import torch
 from factornas.data.arrays import ImageArrays
 from factornas.data.download import default_data_root, download_file
 from factornas.data.errors import DataError
+from factornas.data.registry import register_dataset
 
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -130,3 +132,17 @@ def load_fashion_mnist(
         STD,
         name="fashion-mnist",
     )
+
+
+@register_dataset(
+    "fashion-mnist",
+    image_size=28,
+    channels=1,
+    classes=NUM_CLASSES,
+    mean=MEAN,
+    std=STD,
+    description="Fashion-MNIST: Debian's dataset-fashion-mnist, --data, or downloaded",
+)
+def fashion_mnist(config: Any, train: bool, seed: int) -> ImageArrays:
+    """Fashion-MNIST's training or test split (the seed plays no part)."""
+    return load_fashion_mnist(config.root, train, config.download)

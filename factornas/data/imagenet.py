@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from factornas.data.errors import DataError
+from factornas.data.registry import DATASETS, DatasetSpec
 from factornas.data.seeds import derive_seed, generator
 
 if TYPE_CHECKING:
@@ -266,3 +267,22 @@ class ImageFolderDataset(Dataset[tuple[torch.Tensor, int]]):
         image = image.resize(new, pil.Resampling.BILINEAR)
         left, top = (new[0] - self.size) // 2, (new[1] - self.size) // 2
         return image.crop((left, top, left + self.size, top + self.size))
+
+
+#: ImageNet's per-channel statistics over its training images, the normalization everyone uses.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DATASETS.add(
+    "imagenet",
+    DatasetSpec(
+        "imagenet",
+        image_size=224,
+        channels=3,
+        classes=1000,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        folder=True,
+        description="ILSVRC2012 from its train/ and val/ class folders (--data; not downloadable)",
+        shape=lambda config: (3, config.imagenet.image_size),
+    ),
+)

@@ -9,10 +9,14 @@ trained on one generalizes to the other.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from factornas.data.arrays import ImageArrays
+from factornas.data.registry import register_dataset
 from factornas.data.seeds import generator
 
 TEMPLATE_AMPLITUDE = 50.0
@@ -60,3 +64,26 @@ def make_synthetic(
     mean = tuple((per_channel.mean(1) / 255).tolist())
     std = tuple(((per_channel.var(1) + NOISE**2).sqrt() / 255).tolist())
     return ImageArrays(images, labels, num_classes, mean, std, name="synthetic")
+
+
+@register_dataset(
+    "synthetic",
+    image_size=32,
+    channels=3,
+    classes=10,
+    # The distribution's (templates around 128 plus noise); each seed's arrays carry exact ones.
+    mean=(128 / 255,) * 3,
+    std=(math.hypot(TEMPLATE_AMPLITUDE, NOISE) / 255,) * 3,
+    description="class templates plus noise, generated from the seed (tests, smoke runs)",
+    shape=lambda config: (config.synthetic.channels, config.synthetic.image),
+)
+def synthetic(config: Any, train: bool, seed: int) -> ImageArrays:
+    """``data.synthetic.size`` training or ``test_size`` test images of its shape."""
+    options = config.synthetic
+    return make_synthetic(
+        options.size if train else options.test_size,
+        (options.channels, options.image, options.image),
+        options.classes,
+        seed=seed,
+        train=train,
+    )

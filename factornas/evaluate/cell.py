@@ -13,7 +13,7 @@ from torch import nn
 from factornas.evaluate.resolve import ResolvedCell
 from factornas.factors.base import OpContext
 from factornas.factors.ops import FactorizedReduce, ReLUConvBN
-from factornas.supernet.path import build_path
+from factornas.factors.path import build_path
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -35,7 +35,7 @@ class EvalCell(nn.Module):
     FairDARTS's evaluation cell skips the nodes its threshold rule left without inputs; two
     edges of one node from the same source are two separate modules (GDAS's rule).
 
-    Every edge is built by :func:`~factornas.supernet.path.build_path`, so any registered
+    Every edge is built by :func:`~factornas.factors.path.build_path`, so any registered
     factor group (activation, normalization, variant…) is honoured without special cases.
     """
 

@@ -7,11 +7,12 @@ ambiguous.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from factornas.data.config import DataConfig
+from factornas.runtime.optimizers import OptimizerConfig
 from factornas.runtime.precision import Precision
 
 NetworkKind = Literal["cifar", "imagenet"]
@@ -50,73 +51,18 @@ class NetworkConfig(BaseModel):
         return self
 
 
-class OptimizerConfig(BaseModel):
-    """SGD with momentum, as every DARTS-family retraining uses."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lr: float = Field(gt=0, description="peak learning rate (after warm-up)")
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(ge=0)
-    nesterov: bool = False
-
-
-class ScheduleConfig(BaseModel):
-    """The learning rate as a function of the epoch (constant within an epoch, as DARTS).
-
-    ``lr(e) = lr_min + (lr − lr_min)·(1 + cos(π·e / epochs)) / 2`` for ``cosine``, times
-    ``(e + 1) / warmup_epochs`` during the first ``warmup_epochs`` epochs (PC-DARTS's
-    ImageNet warm-up).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["cosine", "constant"] = "cosine"
-    lr_min: float = Field(default=0.0, ge=0, description="where the cosine ends")
-    warmup_epochs: int = Field(default=0, ge=0, description="linear warm-up epochs")
-
-
-class RetrainDataConfig(BaseModel):
-    """Which dataset to retrain on and how training batches are augmented."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dataset: Literal["cifar10", "fashion-mnist", "synthetic", "imagenet"] = "cifar10"
-    root: Path | None = Field(default=None, description="dataset directory (downloaded if missing)")
-    download: bool = True
-    subset: int | None = Field(default=None, gt=0, description="train on only this many images")
-    test_subset: int | None = Field(default=None, gt=0, description="evaluate on only this many")
-    crop_padding: int = Field(default=4, ge=0, description="random crop after zero padding")
-    flip: bool = True
-    cutout: int = Field(default=16, ge=0, description="side of the cutout square (0: none)")
-    synthetic_size: int = Field(default=512, gt=0, description="training images of synthetic data")
-    synthetic_test_size: int = Field(default=256, gt=0, description="test images of synthetic data")
-    synthetic_image: int = Field(default=32, gt=0, description="side of synthetic images")
-    synthetic_channels: int = Field(default=3, gt=0)
-    synthetic_classes: int = Field(default=10, ge=2)
-    image_size: int = Field(default=224, gt=0, description="ImageNet crop side")
-    resize: int = Field(default=256, gt=0, description="ImageNet test images: shorter side first")
-
-    @model_validator(mode="after")
-    def _crop_fits(self) -> RetrainDataConfig:
-        if self.dataset == "imagenet" and self.image_size > self.resize:
-            raise ValueError(
-                f"image_size ({self.image_size}) must not exceed resize ({self.resize})"
-            )
-        return self
-
-
 class RetrainConfig(BaseModel):
     """A complete, reproducible retraining of one genotype."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     network: NetworkConfig = NetworkConfig()
-    data: RetrainDataConfig = RetrainDataConfig()
+    data: DataConfig = DataConfig(cutout=16)
     epochs: int = Field(default=600, gt=0)
     batch_size: int = Field(default=128, gt=0)
-    optimizer: OptimizerConfig = OptimizerConfig(lr=0.03, weight_decay=3e-4)
-    schedule: ScheduleConfig = ScheduleConfig()
+    optimizer: OptimizerConfig = OptimizerConfig(
+        kind="sgd", lr=0.03, weight_decay=3e-4, schedule="cosine"
+    )
     grad_clip: float | None = Field(default=5.0, gt=0, description="max gradient norm (None: off)")
     drop_path: float = Field(
         default=0.2, ge=0, lt=1, description="final drop-path probability, ramped linearly from 0"
@@ -130,13 +76,33 @@ class RetrainConfig(BaseModel):
         "stay fp32); bf16 is not yet measured on a GPU",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """factornas 0.1's retraining configs still read as they ran: their optimizer had no
+        ``kind`` (it was SGD) and their schedule was a section of its own (cosine unless it
+        said otherwise), whose warm-up scaled the cosine."""
+        if not isinstance(data, dict):
+            return data
+        optimizer = data.get("optimizer")
+        legacy = "schedule" in data or (isinstance(optimizer, dict) and "kind" not in optimizer)
+        if not legacy:
+            return data
+        data = dict(data)
+        schedule = data.pop("schedule", None) or {}
+        merged = {"kind": "sgd", **(optimizer if isinstance(optimizer, dict) else {})}
+        merged.setdefault("schedule", schedule.get("kind", "cosine"))
+        merged.setdefault("lr_min", schedule.get("lr_min", 0.0))
+        merged.setdefault("lr_warmup_epochs", schedule.get("warmup_epochs", 0))
+        if merged["lr_warmup_epochs"]:
+            merged.setdefault("lr_warmup_mode", "scale")
+        data["optimizer"] = merged
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> RetrainConfig:
-        if self.schedule.lr_min > self.optimizer.lr:
-            raise ValueError(
-                f"schedule.lr_min ({self.schedule.lr_min}) exceeds optimizer.lr "
-                f"({self.optimizer.lr})"
-            )
+        if self.optimizer.kind != "sgd":
+            raise ValueError("retraining uses SGD (optimizer.kind = 'sgd'), as DARTS's recipes")
         if self.auxiliary_weight > 0 and not self.network.auxiliary:
             raise ValueError(
                 "auxiliary_weight > 0 needs network.auxiliary = true (or set the weight to 0)"

@@ -16,24 +16,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from factornas.data import (
+    Batch,
     EpochBatches,
     FileList,
     ImageArrays,
     ImageFolderDataset,
     augment_batch,
+    dataset_spec,
     imagenet_split,
     load_image_arrays,
     normalize_batch,
 )
 from factornas.data.errors import DataError
 from factornas.data.seeds import generator
-from factornas.evaluate.config import RetrainConfig, RetrainDataConfig
-
-Batch = tuple[torch.Tensor, torch.Tensor]
-
-#: Per-channel statistics of ImageNet's training images, the normalization everyone uses.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from factornas.evaluate.config import RetrainConfig
 
 
 def _epoch_order(size: int, config: RetrainConfig) -> EpochBatches:
@@ -87,26 +83,28 @@ class ArrayRetrainData:
 
 
 class ImageNetRetrainData:
-    """ImageNet from ``root/train`` and ``root/val``, decoded by ``workers`` processes."""
+    """ImageNet from ``root/train`` and ``root/val``, decoded by ``data.imagenet.workers``
+    processes."""
 
-    def __init__(self, config: RetrainConfig, device: torch.device, workers: int) -> None:
+    def __init__(self, config: RetrainConfig, device: torch.device) -> None:
         data = config.data
+        options = data.imagenet
         if data.root is None:
             raise DataError("ImageNet is not downloadable: pass --data pointing at its folder")
         train_files = _take(imagenet_split(data.root, "train"), data.subset, config.seed)
         test_files = _take(imagenet_split(data.root, "val"), data.test_subset, config.seed)
+        size, resize = options.image_size, options.resize
         self.train_set = ImageFolderDataset(
-            train_files, train=True, size=data.image_size, resize=data.resize, seed=config.seed
+            train_files, train=True, size=size, resize=resize, seed=config.seed
         )
-        self.test_set = ImageFolderDataset(
-            test_files, train=False, size=data.image_size, resize=data.resize
-        )
+        self.test_set = ImageFolderDataset(test_files, train=False, size=size, resize=resize)
+        self.mean, self.std = options.mean, options.std
         self.device = device
-        self.workers = workers
+        self.workers = options.workers
         self.batch_size = config.batch_size
         self.num_classes = len(train_files.classes)
         self.in_channels = 3
-        self.image_size = data.image_size
+        self.image_size = size
         self.order = _epoch_order(len(self.train_set), config)
         self.steps_per_epoch = self.order.batches_per_epoch
 
@@ -120,7 +118,7 @@ class ImageNetRetrainData:
         for images, labels in loader:
             images = images.to(self.device, non_blocking=True)
             yield (
-                normalize_batch(images, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+                normalize_batch(images, mean=self.mean, std=self.std),
                 labels.to(self.device, non_blocking=True),
             )
 
@@ -146,29 +144,16 @@ def _take(files: FileList, n: int | None, seed: int) -> FileList:
     return FileList(files.root, files.classes, tuple(files.files[i] for i in sorted(keep.tolist())))
 
 
-def _arrays(data: RetrainDataConfig, train: bool, seed: int) -> ImageArrays:
-    shape = (data.synthetic_channels, data.synthetic_image, data.synthetic_image)
-    return load_image_arrays(
-        data.dataset,  # type: ignore[arg-type]  # imagenet is handled by the caller
-        data.root,
-        train,
-        data.download,
-        synthetic_shape=shape,
-        synthetic_size=data.synthetic_size if train else data.synthetic_test_size,
-        synthetic_classes=data.synthetic_classes,
-        seed=seed,
-    )
-
-
 def build_retrain_data(
-    config: RetrainConfig, device: torch.device, *, workers: int = 4
+    config: RetrainConfig, device: torch.device
 ) -> ArrayRetrainData | ImageNetRetrainData:
-    """Load ``config.data`` (downloading it if allowed and missing), subsets applied."""
+    """Load ``config.data`` (downloading it if allowed and missing), subsets applied; a folder
+    dataset (ImageNet) is decoded from its folders."""
     data = config.data
-    if data.dataset == "imagenet":
-        return ImageNetRetrainData(config, device, workers)
-    train = _arrays(data, True, config.seed)
-    test = _arrays(data, False, config.seed)
+    if dataset_spec(data.dataset).folder:
+        return ImageNetRetrainData(config, device)
+    train = load_image_arrays(data, train=True, seed=config.seed)
+    test = load_image_arrays(data, train=False, seed=config.seed)
     for flag, n, arrays in (
         ("--subset", data.subset, train),
         ("--test-subset", data.test_subset, test),

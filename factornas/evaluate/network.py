@@ -18,8 +18,8 @@ from torch.nn import functional as F
 from factornas.evaluate.cell import EvalCell
 from factornas.evaluate.config import NetworkConfig
 from factornas.evaluate.resolve import ResolvedGenotype, resolve_genotype
+from factornas.space.config import reduction_layers
 from factornas.space.genotype import Genotype
-from factornas.supernet.network import reduction_layers
 
 AUX_HIDDEN = 128
 AUX_FEATURES = 768

@@ -3,7 +3,7 @@
 A genotype is plain JSON: op and factor *names*. Building an evaluation network needs the
 registered :class:`~factornas.factors.base.Candidate` objects and a
 :class:`~factornas.space.config.CellFactors` per cell type, so that
-:func:`factornas.supernet.path.build_path` can build every kept edge exactly as the flat twin
+:func:`factornas.factors.path.build_path` can build every kept edge exactly as the flat twin
 builds its fused candidates. Resolving first means a misspelt op or factor fails with one line
 that names it and lists the valid names, instead of a ``KeyError`` deep inside module
 construction. It is also where a retraining-time override (the paper's "search with *free*,
@@ -55,7 +55,7 @@ class ResolvedGenotype:
 def _group(name: str, where: str) -> FactorGroup:
     if name not in registry:
         raise GenotypeError(
-            f"{where}: unknown factor group {name!r}; registered groups: "
+            f"{where}: unknown factor group {name!r}; choose one of: "
             f"{', '.join(sorted(registry.names()))}"
         )
     return get_group(name)
@@ -163,7 +163,8 @@ def resolve_genotype(
             op it acts on (``{"activation": "relu"}`` retrains a free search with ReLU). A
             group the genotype does not mention is added to every edge it acts on.
         inner_group: an input factor whose chosen candidate also replaces the activation
-            inside ``sep_conv`` ops (``SearchSpace.inner_group``, DESIGN §1); ``None`` keeps
+            inside ``sep_conv`` ops (``SearchSpace.inner_group``, docs/design-decisions.md);
+            ``None`` keeps
             DARTS's inner ReLU.
 
     Raises:

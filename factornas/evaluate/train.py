@@ -21,25 +21,27 @@ import torch
 from rich.progress import Progress, TaskID
 from torch.nn import functional as F
 
+from factornas.data.batches import Batch
 from factornas.errors import FactorNASError
 from factornas.evaluate.config import RetrainConfig
 from factornas.evaluate.cost import count_parameters
+from factornas.evaluate.data import build_retrain_data
 from factornas.evaluate.graphed import Outputs, retrain_graphs, step_key
 from factornas.evaluate.network import EvalNetwork, build_network
-from factornas.evaluate.schedule import drop_path_probability, learning_rate
+from factornas.evaluate.schedule import drop_path_probability
 from factornas.runtime import optim
 from factornas.runtime.checkpoint import load_checkpoint, save_checkpoint
 from factornas.runtime.cuda_graphs import StepGraphs
 from factornas.runtime.device import pick_device
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
+from factornas.runtime.optimizers import build_optimizer, scheduled_lr
 from factornas.runtime.precision import Precision, at_least_fp32, autocast
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, prepare_run_dir
 from factornas.space.genotype import Genotype
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 CHECKPOINT_FORMAT = 1
 #: Offset of the augmentation generator's seed from the run seed.
 AUGMENT_SEED_OFFSET = 1
@@ -226,6 +228,38 @@ def retrain(
         run.release()
 
 
+def run_retrain(
+    genotype: Genotype,
+    config: RetrainConfig,
+    out: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    cuda_graphs: bool = False,
+) -> RetrainResult:
+    """Load ``config.data``, size the network's classifier and stem to it, and
+    :func:`retrain` ``genotype`` in ``out`` (the same call resumes)."""
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    data = build_retrain_data(config, device)
+    network = config.network.model_copy(
+        update={"num_classes": data.num_classes, "in_channels": data.in_channels}
+    )
+    config = RetrainConfig.model_validate({**config.model_dump(), "network": network.model_dump()})
+    return retrain(
+        genotype,
+        config,
+        out,
+        data,
+        device=device,
+        overwrite=overwrite,
+        progress=progress,
+        on_epoch=on_epoch,
+        cuda_graphs=cuda_graphs,
+    )
+
+
 def _current_run(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved retraining's config as this version writes it (new settings at their
     defaults), so a run of an earlier version resumes."""
@@ -245,15 +279,7 @@ def _retrain_in(
 ) -> RetrainResult:
     seed_everything(config.seed)
     model = build_network(genotype, config.network).to(device)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.optimizer.lr,
-        momentum=config.optimizer.momentum,
-        weight_decay=config.optimizer.weight_decay,
-        nesterov=config.optimizer.nesterov,
-        **optim.implementation(model.parameters()),  # type: ignore[arg-type]
-    )
-    optim.keep_implementation(optimizer)
+    optimizer = build_optimizer(config.optimizer, list(model.parameters()))
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed + AUGMENT_SEED_OFFSET)
     start_epoch, best = 0, 0.0
@@ -278,7 +304,7 @@ def _retrain_in(
         steps_task = bars.add_task("train", total=data.steps_per_epoch, stats="")
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
-            lr = learning_rate(config.schedule, config.optimizer.lr, epoch, config.epochs)
+            lr = scheduled_lr(config.optimizer, epoch, config.epochs)
             optim.set_lr(optimizer, lr)
             model.drop_path_prob = drop_path_probability(config.drop_path, epoch, config.epochs)
             train = train_epoch(

@@ -10,7 +10,11 @@ from torch import nn
 
 from factornas.factors.activations import Swish
 from factornas.factors.base import Candidate, FactorGroup, Placement
-from factornas.kernels import fused_mixed_activation, grouped_mixed_activation
+from factornas.kernels import (
+    MixedActivationSettings,
+    fused_mixed_activation,
+    grouped_mixed_activation,
+)
 
 # Module type → kernel name. Matched on the exact type: a subclass may compute anything.
 _KERNEL_NAMES: dict[type, str] = {
@@ -30,7 +34,7 @@ class ActivationGroup(FactorGroup):
     """Activations mixed once per edge in front of every ``conv``-tagged op (Figure 2).
 
     :meth:`mix` hands the built-in activations to the fused kernel, which shares work across
-    them and stores only its input for backward (DESIGN §4); any other candidate module (a
+    them and stores only its input for backward (docs/performance.md); any other candidate module (a
     user's own activation) falls back to the plain weighted sum.
     """
 
@@ -63,7 +67,7 @@ class ActivationGroup(FactorGroup):
             prelu_weight=_single(modules, nn.PReLU, "weight"),
             swish_beta=_single(modules, Swish, "beta"),
             training=any(m.training for m in modules),
-            **settings,  # type: ignore[arg-type]
+            settings=settings,
         )
 
     def mix_shared(
@@ -85,11 +89,13 @@ class ActivationGroup(FactorGroup):
             prelu_weight=_per_edge(modules, nn.PReLU, "weight"),
             swish_beta=_per_edge(modules, Swish, "beta"),
             training=any(m.training for m in modules[0]),
-            **settings,  # type: ignore[arg-type]
+            settings=settings,
         )
 
 
-def _kernel_call(modules: Sequence[nn.Module]) -> tuple[list[str], dict[str, float]] | None:
+def _kernel_call(
+    modules: Sequence[nn.Module],
+) -> tuple[list[str], MixedActivationSettings] | None:
     """The kernel's activation names and settings for these candidate modules, or None when
     one of them is not a built-in activation (a user's own: the plain weighted sum)."""
     names = [_KERNEL_NAMES.get(type(m)) for m in modules]
@@ -105,7 +111,7 @@ def _kernel_call(modules: Sequence[nn.Module]) -> tuple[list[str], dict[str, flo
             settings["celu_alpha"] = module.alpha
         elif isinstance(module, nn.ELU):
             settings["elu_alpha"] = module.alpha
-    return cast(list[str], names), settings
+    return cast(list[str], names), MixedActivationSettings(**settings)
 
 
 def _single(modules: Sequence[nn.Module], kind: type, attribute: str) -> torch.Tensor | None:

@@ -21,15 +21,17 @@ from factornas.factors.convs import (
     kernel_size_group,
 )
 from factornas.factors.norms import normalization_group
+from factornas.registry import Registry
 
 G = TypeVar("G", bound=FactorGroup)
 
 
 class FactorRegistry:
-    """A name → :class:`FactorGroup` mapping that refuses duplicates."""
+    """A name → :class:`FactorGroup` mapping that refuses duplicates (a
+    :class:`~factornas.registry.Registry` whose entries register themselves by their name)."""
 
     def __init__(self) -> None:
-        self._groups: dict[str, FactorGroup] = {}
+        self._groups: Registry[FactorGroup] = Registry("factor group")
 
     def register(self, group: G | type[G]) -> G | type[G]:
         """Add a group (an instance, or a class constructible without arguments).
@@ -42,28 +44,15 @@ class FactorRegistry:
             raise RegistryError(
                 f"{group!r} is not a FactorGroup: subclass factornas.FactorGroup or build one"
             )
-        if instance.name in self._groups:
-            raise RegistryError(
-                f"a factor group named {instance.name!r} is already registered: choose another "
-                "name, or unregister the old one first"
-            )
-        self._groups[instance.name] = instance
+        self._groups.add(instance.name, instance)
         return group
 
     def unregister(self, name: str) -> FactorGroup:
         """Remove and return a group (tests and notebooks redefine groups)."""
-        group = self.get(name)
-        del self._groups[name]
-        return group
+        return self._groups.remove(name)
 
     def get(self, name: str) -> FactorGroup:
-        try:
-            return self._groups[name]
-        except KeyError:
-            known = ", ".join(sorted(self._groups)) or "(none)"
-            raise RegistryError(
-                f"unknown factor group {name!r}; registered groups: {known}"
-            ) from None
+        return self._groups.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._groups
@@ -72,7 +61,7 @@ class FactorRegistry:
         return iter(self._groups)
 
     def names(self) -> tuple[str, ...]:
-        return tuple(self._groups)
+        return self._groups.names()
 
 
 def darts_op_group(name: str = "op") -> FactorGroup:

@@ -2,6 +2,8 @@
 
 from factornas.kernels.mixed_activation import (
     ACTIVATION_NAMES,
+    DEFAULT_SETTINGS,
+    MixedActivationSettings,
     draw_rrelu_seed,
     fused_mixed_activation,
     grouped_mixed_activation,
@@ -11,6 +13,8 @@ from factornas.kernels.mixed_activation import (
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "DEFAULT_SETTINGS",
+    "MixedActivationSettings",
     "draw_rrelu_seed",
     "fused_mixed_activation",
     "grouped_mixed_activation",

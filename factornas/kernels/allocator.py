@@ -5,7 +5,7 @@ glibc's ``malloc`` hands large blocks back to the kernel: blocks above its mmap 
 most 32 MiB) are unmapped on ``free``, and the top of the heap is trimmed once enough of it is
 free, so a later step faults those pages in again. A page touched for the first time costs a
 fault and a zeroing; on the virtual machines this project runs on that is 2.4 GB/s at best and
-about 0.22 GB/s at worst, against 4-20 GB/s for pages already mapped (DESIGN §4,
+about 0.22 GB/s at worst, against 4-20 GB/s for pages already mapped (docs/performance.md,
 docs/performance.md). Turning off ``mmap`` for large blocks and turning off trimming makes
 freed blocks go back to malloc's free lists, where the next step finds them.
 

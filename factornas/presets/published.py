@@ -19,7 +19,11 @@ pdarts           3.4M     4.9M
 from __future__ import annotations
 
 from factornas.errors import UnknownNameError
+from factornas.registry import Registry
 from factornas.space.genotype import Genotype, darts_factor_defaults, parse_darts_genotype
+
+#: Published genotypes by name (DARTS namedtuple text), each registered beside its text.
+PUBLISHED: Registry[str] = Registry("published genotype", unknown=UnknownNameError)
 
 #: DARTS first order (Liu et al., 2019).
 DARTS_V1 = (
@@ -31,6 +35,7 @@ DARTS_V1 = (
     " ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 0)],"
     " reduce_concat=[2, 3, 4, 5])"
 )
+PUBLISHED.add("darts_v1", DARTS_V1)
 
 #: DARTS second order, the architecture DARTS reports (2.76% CIFAR-10, 26.7% ImageNet).
 DARTS_V2 = (
@@ -42,6 +47,7 @@ DARTS_V2 = (
     " ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)],"
     " reduce_concat=[2, 3, 4, 5])"
 )
+PUBLISHED.add("darts_v2", DARTS_V2)
 
 #: PC-DARTS searched on CIFAR-10 (``PC_DARTS_cifar``; 2.57% CIFAR-10, 25.1% ImageNet).
 PC_DARTS = (
@@ -53,6 +59,7 @@ PC_DARTS = (
     " ('sep_conv_3x3', 0), ('sep_conv_3x3', 3), ('sep_conv_3x3', 1), ('sep_conv_3x3', 2)],"
     " reduce_concat=range(2, 6))"
 )
+PUBLISHED.add("pc_darts", PC_DARTS)
 
 #: PC-DARTS searched on ImageNet directly (``PC_DARTS_image``; 24.2% top-1).
 PC_DARTS_IMAGE = (
@@ -64,6 +71,7 @@ PC_DARTS_IMAGE = (
     " ('sep_conv_3x3', 2), ('sep_conv_3x3', 1), ('sep_conv_5x5', 0), ('sep_conv_3x3', 3)],"
     " reduce_concat=range(2, 6))"
 )
+PUBLISHED.add("pc_darts_image", PC_DARTS_IMAGE)
 
 #: P-DARTS searched on CIFAR-10 (2.50% CIFAR-10, 24.4% ImageNet).
 PDARTS = (
@@ -75,25 +83,9 @@ PDARTS = (
     " ('max_pool_3x3', 0), ('dil_conv_3x3', 1), ('dil_conv_3x3', 1), ('dil_conv_5x5', 3)],"
     " reduce_concat=range(2, 6))"
 )
-
-PUBLISHED_TEXTS: dict[str, str] = {
-    "darts_v1": DARTS_V1,
-    "darts_v2": DARTS_V2,
-    "pc_darts": PC_DARTS,
-    "pc_darts_image": PC_DARTS_IMAGE,
-    "pdarts": PDARTS,
-}
-
-#: The published names, in a stable order.
-PUBLISHED = tuple(PUBLISHED_TEXTS)
+PUBLISHED.add("pdarts", PDARTS)
 
 
 def published_genotype(name: str) -> Genotype:
     """The published genotype ``name``, with ReLU in front of every convolution."""
-    try:
-        text = PUBLISHED_TEXTS[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown published genotype {name!r}; choose one of: {', '.join(PUBLISHED)}"
-        ) from None
-    return parse_darts_genotype(text, default_factors=darts_factor_defaults())
+    return parse_darts_genotype(PUBLISHED.get(name), default_factors=darts_factor_defaults())

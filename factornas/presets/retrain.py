@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from factornas.data.config import DataConfig
 from factornas.errors import UnknownNameError
-from factornas.evaluate.config import (
-    NetworkConfig,
-    NetworkKind,
-    OptimizerConfig,
-    RetrainConfig,
-    RetrainDataConfig,
-    ScheduleConfig,
+from factornas.evaluate.config import NetworkConfig, NetworkKind, RetrainConfig
+from factornas.registry import Registry
+from factornas.runtime.optimizers import OptimizerConfig
+
+#: Retraining recipes by name, each registered beside its definition.
+RETRAIN_RECIPES: Registry[Callable[[], RetrainConfig]] = Registry(
+    "recipe", unknown=UnknownNameError
 )
 
 
@@ -27,16 +28,18 @@ def network_preset(kind: NetworkKind) -> NetworkConfig:
     return NetworkConfig(kind="imagenet", channels=48, layers=14, num_classes=1000)
 
 
+@RETRAIN_RECIPES.register("cifar10")
 def cifar10_recipe() -> RetrainConfig:
     """600 epochs, batch 128, SGD 0.03 cosine to 0, momentum 0.9, wd 3e-4, clip 5, cutout 16,
     drop path 0.2 (DARTS's default; see docs), auxiliary weight 0.4."""
     return RetrainConfig(
         network=network_preset("cifar"),
-        data=RetrainDataConfig(dataset="cifar10", crop_padding=4, flip=True, cutout=16),
+        data=DataConfig(dataset="cifar10", crop_padding=4, flip=True, cutout=16),
         epochs=600,
         batch_size=128,
-        optimizer=OptimizerConfig(lr=0.03, momentum=0.9, weight_decay=3e-4),
-        schedule=ScheduleConfig(kind="cosine", lr_min=0.0, warmup_epochs=0),
+        optimizer=OptimizerConfig(
+            kind="sgd", lr=0.03, momentum=0.9, weight_decay=3e-4, schedule="cosine", lr_min=0.0
+        ),
         grad_clip=5.0,
         drop_path=0.2,
         auxiliary_weight=0.4,
@@ -44,16 +47,25 @@ def cifar10_recipe() -> RetrainConfig:
     )
 
 
+@RETRAIN_RECIPES.register("imagenet")
 def imagenet_recipe() -> RetrainConfig:
     """250 epochs, batch 512, SGD peak 0.25 after a 5-epoch linear warm-up then cosine to 0,
     momentum 0.9, wd 3e-5, label smoothing 0.1, auxiliary weight 0.2, clip 5, no drop path."""
     return RetrainConfig(
         network=network_preset("imagenet"),
-        data=RetrainDataConfig(dataset="imagenet", crop_padding=0, flip=True, cutout=0),
+        data=DataConfig(dataset="imagenet", crop_padding=0, flip=True, cutout=0),
         epochs=250,
         batch_size=512,
-        optimizer=OptimizerConfig(lr=0.25, momentum=0.9, weight_decay=3e-5),
-        schedule=ScheduleConfig(kind="cosine", lr_min=0.0, warmup_epochs=5),
+        optimizer=OptimizerConfig(
+            kind="sgd",
+            lr=0.25,
+            momentum=0.9,
+            weight_decay=3e-5,
+            schedule="cosine",
+            lr_min=0.0,
+            lr_warmup_epochs=5,
+            lr_warmup_mode="scale",  # PC-DARTS's ImageNet training scales the cosine
+        ),
         grad_clip=5.0,
         drop_path=0.0,
         auxiliary_weight=0.2,
@@ -61,17 +73,6 @@ def imagenet_recipe() -> RetrainConfig:
     )
 
 
-RETRAIN_RECIPES: dict[str, Callable[[], RetrainConfig]] = {
-    "cifar10": cifar10_recipe,
-    "imagenet": imagenet_recipe,
-}
-
-
 def retrain_recipe(name: str) -> RetrainConfig:
     """The recipe ``name``; an unknown name lists the recipes."""
-    try:
-        return RETRAIN_RECIPES[name]()
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown recipe {name!r}; choose one of: {', '.join(RETRAIN_RECIPES)}"
-        ) from None
+    return RETRAIN_RECIPES.get(name)()

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from factornas.data.config import ImageNetOptions
 from factornas.errors import UnknownNameError
 from factornas.presets.spaces import SPACE_PRESETS, space_preset
+from factornas.registry import Registry
 from factornas.search.config import (
     DataConfig,
     DerivationConfig,
@@ -22,10 +24,15 @@ from factornas.search.config import (
     OptimizerConfig,
     RelaxationSpec,
     SearchConfig,
+    StabilizerSpec,
     StageConfig,
 )
 from factornas.space.config import SearchSpace
 
+#: Search presets by name, each registered beside its definition.
+SEARCH_PRESETS: Registry[Callable[[], SearchConfig]] = Registry(
+    "search preset", unknown=UnknownNameError
+)
 #: quark0/darts ``cnn/train_search.py`` L24-27 and L103-104: SGD 0.025 → 0.001, cosine over
 #: the run, stepped at the start of every epoch (L109), momentum 0.9, weight decay 3e-4.
 DARTS_WEIGHTS = OptimizerConfig(
@@ -58,12 +65,14 @@ def _darts_protocol(space: SearchSpace, **changes: object) -> SearchConfig:
     return SearchConfig.model_validate(settings)
 
 
+@SEARCH_PRESETS.register("darts")
 def darts_search() -> SearchConfig:
     """DARTS (quark0/darts ``cnn/train_search.py``, first order; ``--order second`` is its
     ``--unrolled``)."""
     return _darts_protocol(space_preset("darts"))
 
 
+@SEARCH_PRESETS.register("adarts")
 def adarts_search() -> SearchConfig:
     """A-DARTS on CIFAR-10 (§4.2): C=16, 8 cells, batch 64, 25 epochs, SGD 0.05 → 0.001
     cosine, momentum 0.9, wd 3e-4, clip 5; two Adams lr 6e-4, betas (0.5, 0.999), wd 1e-3;
@@ -72,17 +81,20 @@ def adarts_search() -> SearchConfig:
     return SearchConfig(space=space_preset("adarts"))
 
 
+@SEARCH_PRESETS.register("adarts_relu")
 def adarts_relu_search() -> SearchConfig:
     """The paper's ReLU-only baseline (Table 2, "search with ReLU"): A-DARTS's search with the
     activation fixed to ReLU, which is DARTS's space under A-DARTS's settings."""
     return SearchConfig(space=space_preset("darts"))
 
 
+@SEARCH_PRESETS.register("flat40")
 def flat40_search() -> SearchConfig:
     """A-DARTS's search over its flat twin: 40 candidates under one α."""
     return SearchConfig(space=space_preset("flat40"))
 
 
+@SEARCH_PRESETS.register("pc_darts")
 def pc_darts_search() -> SearchConfig:
     """PC-DARTS on CIFAR-10 (yuhuixu1993/PC-DARTS ``train_search.py``): the ``pc_darts`` space
     (K=4, edge normalization), C=16, 8 cells, batch 256 (L24), 50 epochs, architecture steps
@@ -109,6 +121,7 @@ def pc_darts_search() -> SearchConfig:
     )
 
 
+@SEARCH_PRESETS.register("apc_darts")
 def apc_darts_search() -> SearchConfig:
     """A-PC-DARTS searched directly on ImageNet (§4.3): the ``apc_darts`` space (K=2, edge
     normalization) behind PC-DARTS's ImageNet stem, C=16, 8 cells, on class-balanced 10% /
@@ -125,9 +138,7 @@ def apc_darts_search() -> SearchConfig:
         stem="imagenet",
         data=DataConfig(
             dataset="imagenet",
-            imagenet_train_fraction=0.1,
-            imagenet_val_fraction=0.025,
-            imagenet_image=224,
+            imagenet=ImageNetOptions(train_fraction=0.1, val_fraction=0.025, image_size=224),
         ),
         batch_size=1024,
         epochs=50,
@@ -140,16 +151,19 @@ def apc_darts_search() -> SearchConfig:
             schedule="cosine",
             lr_min=0.0,
             lr_warmup_epochs=5,  # PC-DARTS's ImageNet search warms up batches above 256
+            lr_warmup_mode="replace",
         ),
         arch_optimizer=OptimizerConfig(kind="adam", lr=6e-3, betas=(0.5, 0.999), weight_decay=1e-3),
     )
 
 
+@SEARCH_PRESETS.register("adarts_norm")
 def adarts_norm_search() -> SearchConfig:
     """A-DARTS's CIFAR-10 search over three factors: op × activation × normalization."""
     return SearchConfig(space=space_preset("adarts_norm"))
 
 
+@SEARCH_PRESETS.register("adarts_conv")
 def adarts_conv_search() -> SearchConfig:
     """A-DARTS's CIFAR-10 search with convolutions factorized: four factor groups beside the op
     group (conv type, kernel size, activation, normalization)."""
@@ -161,6 +175,7 @@ def _gumbel() -> RelaxationSpec:
     return RelaxationSpec(name="gumbel", options={"tau_max": 10.0, "tau_min": 0.1})
 
 
+@SEARCH_PRESETS.register("gdas")
 def gdas_search() -> SearchConfig:
     """GDAS over DARTS's space (D-X-Y/AutoDL-Projects): the op group Gumbel-sampled, only the
     sampled op of each edge runs; ``configs/search-opts/GDAS-NASNet-CIFAR.config``: 250
@@ -218,12 +233,14 @@ def _drnas_protocol(**changes: object) -> SearchConfig:
     return SearchConfig.model_validate(settings)
 
 
+@SEARCH_PRESETS.register("drnas")
 def drnas_search() -> SearchConfig:
     """DrNAS without progressive learning: its script's settings on DARTS's supernet (C=16, 8
     cells, every channel searched)."""
     return _drnas_protocol()
 
 
+@SEARCH_PRESETS.register("drnas_progressive")
 def drnas_progressive_search() -> SearchConfig:
     """DrNAS with progressive learning, its ``DARTS-space/train_search.py`` as written: C=36,
     20 cells (L32-33), two stages of 25 epochs (L122), partial channels K = 6 then 4 (L43,
@@ -240,6 +257,7 @@ def drnas_progressive_search() -> SearchConfig:
     )
 
 
+@SEARCH_PRESETS.register("fair_darts")
 def fair_darts_search() -> SearchConfig:
     """FairDARTS (xiaomi-automl/FairDARTS ``fairdarts/train_search.py``): seven ops (no
     ``none``), independent sigmoids starting at 0 (``model_search.py`` L125-126) and the
@@ -272,30 +290,36 @@ def _smoothed(mode: str) -> SearchConfig:
     """SDARTS (xiangning-chen/SmoothDARTS ``sota/cnn/train_search.py``): DARTS's protocol (its
     L34-54 defaults are DARTS's), the op weights smoothed during the weight step with radius
     0.03 → 0.3 (L170)."""
-    smoothing = {"mode": mode, "epsilon_start": 0.03, "epsilon_end": 0.3}
-    level = LevelConfig.model_validate({"group": "op", "smoothing": smoothing})
+    options = {"mode": mode, "epsilon_start": 0.03, "epsilon_end": 0.3}
+    smoothing = StabilizerSpec(name="smoothing", options=options)
+    level = LevelConfig(group="op", stabilizers=(smoothing,))
     return _darts_protocol(space_preset("darts"), levels=(level,))
 
 
+@SEARCH_PRESETS.register("sdarts_rs")
 def sdarts_rs_search() -> SearchConfig:
     """SDARTS-RS: uniform noise on the op weights during the weight step."""
     return _smoothed("random")
 
 
+@SEARCH_PRESETS.register("sdarts_adv")
 def sdarts_adv_search() -> SearchConfig:
     """SDARTS-ADV: the worst perturbation within the radius, by 7 steps of projected
     sign-gradient ascent in eval mode (``attacker/perturb.py``)."""
     return _smoothed("adversarial")
 
 
+@SEARCH_PRESETS.register("beta_darts")
 def beta_darts_search() -> SearchConfig:
     """β-DARTS (Sunshine-Ye/Beta-DARTS): DARTS's protocol (``sota/cnn/train_search.py``
     L34-54), plus λ·mean logsumexp(α) on the validation loss with λ = 50·epoch/100
     (``optimizers/darts/architect.py`` L55-59, L81-83)."""
-    level = LevelConfig.model_validate({"group": "op", "beta": {"weight_per_epoch": 0.5}})
+    beta = StabilizerSpec(name="beta", options={"weight_per_epoch": 0.5})
+    level = LevelConfig(group="op", stabilizers=(beta,))
     return _darts_protocol(space_preset("darts"), levels=(level,))
 
 
+@SEARCH_PRESETS.register("adarts_gdas")
 def adarts_gdas_search() -> SearchConfig:
     """A-DARTS with GDAS on the op group only: ops Gumbel-sampled (τ 10 → 0.1), activations a
     softmax, each group on its own level; A-DARTS's settings otherwise."""
@@ -304,34 +328,9 @@ def adarts_gdas_search() -> SearchConfig:
     )
 
 
-SEARCH_PRESETS: dict[str, Callable[[], SearchConfig]] = {
-    "darts": darts_search,
-    "adarts": adarts_search,
-    "adarts_relu": adarts_relu_search,
-    "flat40": flat40_search,
-    "pc_darts": pc_darts_search,
-    "apc_darts": apc_darts_search,
-    "adarts_norm": adarts_norm_search,
-    "adarts_conv": adarts_conv_search,
-    "gdas": gdas_search,
-    "drnas": drnas_search,
-    "drnas_progressive": drnas_progressive_search,
-    "fair_darts": fair_darts_search,
-    "sdarts_rs": sdarts_rs_search,
-    "sdarts_adv": sdarts_adv_search,
-    "beta_darts": beta_darts_search,
-    "adarts_gdas": adarts_gdas_search,
-}
-
-
 def search_preset(name: str) -> SearchConfig:
     """The search configuration of a named preset; an unknown name lists the presets."""
-    try:
-        return SEARCH_PRESETS[name]()
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown search preset {name!r}; choose one of: {', '.join(SEARCH_PRESETS)}"
-        ) from None
+    return SEARCH_PRESETS.get(name)()
 
 
 __all__ = ["SEARCH_PRESETS", "SPACE_PRESETS", "search_preset"]

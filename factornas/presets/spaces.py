@@ -6,9 +6,16 @@ from collections.abc import Callable
 
 from factornas.errors import UnknownNameError
 from factornas.factors.registry import get_group
+from factornas.registry import Registry
 from factornas.space.config import GroupSpec, SearchSpace
 
+#: Space presets by name, each registered beside its definition.
+SPACE_PRESETS: Registry[Callable[[], SearchSpace]] = Registry(
+    "space preset", unknown=UnknownNameError
+)
 
+
+@SPACE_PRESETS.register("darts")
 def darts_space() -> SearchSpace:
     """DARTS: eight working ops, ReLU in front of every convolution (≈1.1e18)."""
     return SearchSpace(
@@ -17,6 +24,7 @@ def darts_space() -> SearchSpace:
     )
 
 
+@SPACE_PRESETS.register("darts_without_none")
 def darts_without_none_space() -> SearchSpace:
     """DARTS's space without the ``none`` op (seven ops, ReLU in front of every convolution):
     the op set of DrNAS (``DARTS-space/genotypes.py``) and FairDARTS
@@ -31,16 +39,19 @@ def darts_without_none_space() -> SearchSpace:
     )
 
 
+@SPACE_PRESETS.register("adarts")
 def adarts_space() -> SearchSpace:
     """A-DARTS: eight working ops × nine activations, factorized (≈9.3e29, paper §3.3)."""
     return SearchSpace(name="adarts", normal=(GroupSpec(group="op"), GroupSpec(group="activation")))
 
 
+@SPACE_PRESETS.register("flat40")
 def flat40_space() -> SearchSpace:
     """The flat twin of A-DARTS: 40 fused candidates under one α (paper §3.3: 9×4+4)."""
     return adarts_space().flat_twin().model_copy(update={"name": "flat40"})
 
 
+@SPACE_PRESETS.register("adarts_norm")
 def adarts_norm_space() -> SearchSpace:
     """A-DARTS plus the normalization after each conv (§5): op × activation × normalization.
 
@@ -57,6 +68,7 @@ def adarts_norm_space() -> SearchSpace:
     )
 
 
+@SPACE_PRESETS.register("adarts_conv")
 def adarts_conv_space() -> SearchSpace:
     """Convolutions factorized too (§5): one conv of type × kernel, × activation × norm.
 
@@ -74,6 +86,7 @@ def adarts_conv_space() -> SearchSpace:
     )
 
 
+@SPACE_PRESETS.register("pc_darts")
 def pc_darts_space() -> SearchSpace:
     """PC-DARTS on CIFAR-10: DARTS's space searched on 1/4 of each edge's channels, with edge
     normalization (299,578 weights and 252 architecture parameters at C=16, 8 cells)."""
@@ -85,6 +98,7 @@ def pc_darts_space() -> SearchSpace:
     )
 
 
+@SPACE_PRESETS.register("apc_darts")
 def apc_darts_space() -> SearchSpace:
     """A-PC-DARTS (§4.3, searched on ImageNet): A-DARTS's space on 1/2 of each edge's channels,
     with edge normalization; the mixed activation acts on the sampled channels only. Search it
@@ -97,23 +111,6 @@ def apc_darts_space() -> SearchSpace:
     )
 
 
-SPACE_PRESETS: dict[str, Callable[[], SearchSpace]] = {
-    "darts": darts_space,
-    "darts_without_none": darts_without_none_space,
-    "adarts": adarts_space,
-    "flat40": flat40_space,
-    "adarts_norm": adarts_norm_space,
-    "adarts_conv": adarts_conv_space,
-    "pc_darts": pc_darts_space,
-    "apc_darts": apc_darts_space,
-}
-
-
 def space_preset(name: str) -> SearchSpace:
     """The space of a named preset; an unknown name lists the presets."""
-    try:
-        return SPACE_PRESETS[name]()
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown preset {name!r}; choose one of: {', '.join(SPACE_PRESETS)}"
-        ) from None
+    return SPACE_PRESETS.get(name)()

@@ -22,17 +22,33 @@ Every paper constant lives in the relaxation's pydantic :attr:`Relaxation.Option
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from factornas.errors import RegistryError
 
 
 class NoOptions(BaseModel):
-    """A relaxation without settings."""
+    """A relaxation or stabilizer without settings."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def validated_options(
+    kind: str, name: str, model: type[BaseModel], options: Mapping[str, Any] | None
+) -> BaseModel:
+    """``options`` of the ``kind`` (relaxation, stabilizer) ``name`` validated by its own
+    ``Options`` model; every problem in one line."""
+    try:
+        return model.model_validate(dict(options or {}))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in error.errors()
+        )
+        raise RegistryError(f"options of {kind} {name!r}: {problems}") from None
 
 
 class Relaxation(ABC):

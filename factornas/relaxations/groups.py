@@ -8,28 +8,22 @@ config (tests, notebooks) behaves as DARTS.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from factornas.relaxations.base import Relaxation
 from factornas.relaxations.softmax import Softmax
-from factornas.relaxations.stabilizers import (
-    BetaRegConfig,
-    SmoothingConfig,
-    beta_loss,
-    smooth,
-)
+from factornas.relaxations.stabilizer import Adversary, Stabilizer
 
 
 @dataclass
 class GroupRelaxation:
-    """One group's relaxation and optional stabilizers."""
+    """One group's relaxation and stabilizers."""
 
     relaxation: Relaxation
-    smoothing: SmoothingConfig | None = None
-    beta: BetaRegConfig | None = None
+    stabilizers: list[Stabilizer] = field(default_factory=list)
 
 
 class GroupRelaxations:
@@ -39,7 +33,7 @@ class GroupRelaxations:
         self.groups: dict[str, GroupRelaxation] = {}
         self._default = GroupRelaxation(Softmax())
         self.epoch, self.epochs = 0, 1
-        #: True during the weight step: random smoothing perturbs the weights only then.
+        #: True during the weight step: stabilizers perturb the weights only then.
         self.perturbing = False
         #: Weights that replace a (cell type, group)'s relaxed weights in every forward pass
         #: while set: SDARTS-ADV's attack iterates, then its perturbed weights for the weight
@@ -67,15 +61,21 @@ class GroupRelaxations:
             return override
         settings = self[group]
         w = settings.relaxation.weights(param, training)
-        smoothing = settings.smoothing
-        if self.perturbing and training and smoothing is not None and smoothing.mode == "random":
-            return smooth(w, self.epsilon(group))
+        if self.perturbing and training:
+            for stabilizer in settings.stabilizers:
+                w = stabilizer.perturb(w, self.epoch, self.epochs)
         return w
 
-    def epsilon(self, group: str) -> float:
-        """The group's smoothing radius this epoch (0 without smoothing)."""
-        smoothing = self[group].smoothing
-        return 0.0 if smoothing is None else smoothing.epsilon(self.epoch, self.epochs)
+    def adversaries(self) -> dict[str, Adversary]:
+        """Group → this epoch's adversarial perturbation, for groups whose stabilizers ask
+        for one (SDARTS-ADV)."""
+        out = {}
+        for group, settings in self.groups.items():
+            for stabilizer in settings.stabilizers:
+                adversary = stabilizer.adversary(self.epoch, self.epochs)
+                if adversary is not None:
+                    out[group] = adversary
+        return out
 
     def strengths(self, group: str, param: torch.Tensor) -> torch.Tensor:
         return self[group].relaxation.strengths(param)
@@ -84,9 +84,10 @@ class GroupRelaxations:
         """The group's terms of the validation loss for its ``params`` of every cell type."""
         settings = self[group]
         total = settings.relaxation.loss(params)
-        if settings.beta is not None and params:
-            term = settings.beta.weight(self.epoch, self.epochs) * beta_loss(params)
-            total = term if total is None else total + term
+        for stabilizer in settings.stabilizers:
+            term = stabilizer.loss(params, self.epoch, self.epochs)
+            if term is not None:
+                total = term if total is None else total + term
         return total
 
     def record(self) -> dict[str, dict[str, Any]]:
@@ -95,9 +96,7 @@ class GroupRelaxations:
         for group, settings in self.groups.items():
             entry: dict[str, Any] = {"relaxation": settings.relaxation.name}
             entry.update(settings.relaxation.record())
-            if settings.smoothing is not None:
-                entry["smoothing_epsilon"] = self.epsilon(group)
-            if settings.beta is not None:
-                entry["beta_weight"] = settings.beta.weight(self.epoch, self.epochs)
+            for stabilizer in settings.stabilizers:
+                entry.update(stabilizer.record(self.epoch, self.epochs))
             out[group] = entry
         return out

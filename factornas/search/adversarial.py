@@ -1,15 +1,16 @@
 """SDARTS-ADV: the worst perturbation of the architecture weights within the smoothing radius.
 
-Right before each weight step, for every group whose smoothing is ``adversarial``, SDARTS's
-``Linf_PGD_alpha`` (``attacker/perturb.py``) is run on the group's mixing weights ``w`` of every
-cell type at once:
+Right before each weight step, for every group a stabilizer asks an adversary of (SDARTS's
+``smoothing`` with ``mode = "adversarial"``), SDARTS's ``Linf_PGD_alpha``
+(``attacker/perturb.py``) is run on the group's mixing weights ``w`` of every cell type at
+once:
 
 1. the network goes to eval mode (batch norms use and keep their running statistics, as in
    SDARTS), and the training loss at the clean weights is taken;
-2. the iterate starts at ``clip(w + U(−ε, ε))`` and takes ``attack_steps`` steps of
-   ``attack_step_scale · ε / attack_steps`` along the sign of the loss's gradient (SDARTS's
-   ``Linf_SGD`` on the negated loss, 2ε/7), each followed by a clamp of ``iterate − w`` to
-   [−ε, ε] and :func:`~factornas.relaxations.stabilizers.clip_to_simplex`;
+2. the iterate starts at ``clip(w + U(−ε, ε))`` and takes the adversary's steps along the
+   sign of the loss's gradient (SDARTS's ``Linf_SGD`` on the negated loss, 2ε/7 each), each
+   followed by a clamp of ``iterate − w`` to [−ε, ε] and
+   :func:`~factornas.relaxations.smoothing.clip_to_simplex`;
 3. if the loss at the final iterate is below the clean loss, the weight step trains at the
    clean weights instead (SDARTS restores its saved α).
 
@@ -26,7 +27,8 @@ from typing import cast
 import torch
 from torch.nn import functional as F
 
-from factornas.relaxations.stabilizers import SmoothingConfig, clip_to_simplex
+from factornas.relaxations.smoothing import clip_to_simplex
+from factornas.relaxations.stabilizer import Adversary
 from factornas.space.config import CellType
 from factornas.supernet.network import SearchNetwork
 
@@ -54,21 +56,20 @@ def _loss(network: SearchNetwork, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 
 
 def attack(network: SearchNetwork, x: torch.Tensor, y: torch.Tensor) -> dict[Key, torch.Tensor]:
-    """The weights the next weight step trains at for ``(x, y)``, per (cell type, group) whose
-    smoothing is adversarial (empty when none is)."""
+    """The weights the next weight step trains at for ``(x, y)``, per (cell type, group) with an
+    adversary (empty when none has)."""
     arch, relaxations = network.arch, network.arch.relaxations
-    targets: list[tuple[Key, SmoothingConfig]] = [
-        ((cell_type, group), settings.smoothing)
-        for group, settings in relaxations.groups.items()
-        if settings.smoothing is not None and settings.smoothing.mode == "adversarial"
+    targets: list[tuple[Key, Adversary]] = [
+        ((cell_type, group), adversary)
+        for group, adversary in relaxations.adversaries().items()
         for cell_type in network.space.cell_types
         if group in _searched(network, cell_type) and group not in arch.frozen_groups()
     ]
     if not targets:
         return {}
-    radius = {key: relaxations.epsilon(key[1]) for key, _ in targets}
-    step = {key: smoothing.attack_step(radius[key]) for key, smoothing in targets}
-    steps = max(smoothing.attack_steps for _, smoothing in targets)
+    radius = {key: adversary.radius for key, adversary in targets}
+    step = {key: adversary.step for key, adversary in targets}
+    steps = max(adversary.steps for _, adversary in targets)
     fixed = [p for p in network.parameters() if p.requires_grad]
     was_training = network.training
     try:

@@ -7,60 +7,24 @@ Defaults are the paper's CIFAR-10 A-DARTS setting (§4.2); the presets in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from factornas.data.config import DataConfig
 from factornas.errors import RegistryError
 from factornas.relaxations.registry import build_relaxation, relaxation_class
-from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig
+from factornas.relaxations.stabilizer import build_stabilizer, stabilizer_class
+from factornas.runtime.optimizers import OptimizerConfig
 from factornas.runtime.precision import Precision
 from factornas.space.config import SearchSpace
 from factornas.supernet.cell import CellExecution
 
-DatasetName = Literal["cifar10", "fashion-mnist", "synthetic", "imagenet"]
 #: Which half of an iteration comes first: the network weights (the A-DARTS paper's Algorithm 1,
 #: GDAS) or the architecture levels (DARTS, PC-DARTS, DrNAS, FairDARTS, SDARTS, β-DARTS).
 StepOrder = Literal["weights_first", "architecture_first"]
-
-
-class OptimizerConfig(BaseModel):
-    """One optimizer with its learning-rate schedule (a pure function of the epoch)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["sgd", "adam"]
-    lr: float = Field(gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam only")
-    schedule: Literal["constant", "cosine"] = "constant"
-    lr_min: float = Field(0.0, ge=0, description="end of the cosine schedule")
-    lr_warmup_epochs: int = Field(
-        0,
-        ge=0,
-        description="linear warm-up: epoch e < lr_warmup_epochs uses lr·(e+1)/lr_warmup_epochs "
-        "(PC-DARTS's ImageNet search, for batches above 256)",
-    )
-    nesterov: bool = Field(False, description="SGD only: Nesterov momentum (GDAS)")
-    scheduler_step: Literal["after_epoch", "before_epoch"] = Field(
-        "after_epoch",
-        description="after_epoch: epoch e trains at the schedule's value for e (it starts at "
-        "lr); before_epoch: at its value for e + 1, as the reference scripts that call "
-        "scheduler.step() at the start of every epoch do (DARTS, PC-DARTS, FairDARTS, SDARTS): "
-        "the first epoch already trains below lr and the last one at lr_min",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> OptimizerConfig:
-        if self.lr_min > self.lr:
-            raise ValueError(f"lr_min ({self.lr_min}) exceeds lr ({self.lr})")
-        if not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"Adam betas must lie in [0, 1), got {self.betas}")
-        if self.nesterov and (self.kind != "sgd" or self.momentum == 0):
-            raise ValueError("nesterov needs kind = 'sgd' with a momentum above 0")
-        return self
 
 
 class FrozenSpec(BaseModel):
@@ -78,22 +42,45 @@ class FrozenSpec(BaseModel):
         return self
 
 
-class RelaxationSpec(BaseModel):
-    """A group's relaxation by registered name, with that relaxation's own options
-    (``docs/relaxations.md``); checked against the relaxation when the config is validated."""
+class _RegisteredSpec(BaseModel):
+    """A registered relaxation or stabilizer by name, with its own options: checked by its
+    ``Options`` model when the config is validated, and kept as that model dumps them
+    (defaults filled in, old spellings translated), so a config states every setting it runs
+    with."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = "softmax"
+    name: str
     options: dict[str, Any] = Field(default_factory=dict)
+    _build: ClassVar[Callable[..., Any]]
 
-    @model_validator(mode="after")
-    def _known(self) -> RelaxationSpec:
+    @model_validator(mode="before")
+    @classmethod
+    def _validated_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = data.get("name", cls.model_fields["name"].default)
+        options = data.get("options") or {}
+        if not isinstance(name, str) or not isinstance(options, Mapping):
+            return data  # the field validation names the problem
         try:
-            build_relaxation(self.name, self.options)
+            built = cls._build(name, options)
         except RegistryError as error:
             raise ValueError(str(error.args[0])) from None
-        return self
+        return {**data, "options": built.options.model_dump(mode="json")}
+
+
+class RelaxationSpec(_RegisteredSpec):
+    """A group's relaxation (``docs/relaxations.md``)."""
+
+    name: str = "softmax"
+    _build = staticmethod(build_relaxation)
+
+
+class StabilizerSpec(_RegisteredSpec):
+    """One of a group's stabilizers (``docs/relaxations.md``)."""
+
+    _build = staticmethod(build_stabilizer)
 
 
 class LevelConfig(BaseModel):
@@ -109,23 +96,40 @@ class LevelConfig(BaseModel):
     period: int = Field(1, ge=1, description="step this level every `period` weight steps")
     frozen: FrozenSpec | None = None
     relaxation: RelaxationSpec = RelaxationSpec()
-    smoothing: SmoothingConfig | None = Field(
-        None, description="SDARTS's smoothing (random or adversarial)"
+    stabilizers: tuple[StabilizerSpec, ...] = Field(
+        (), description="stabilizers of the group's weights (smoothing: SDARTS; beta: β-DARTS)"
     )
-    beta: BetaRegConfig | None = Field(None, description="β-DARTS's regularizer")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """factornas 0.1's ``smoothing`` and ``beta`` fields are stabilizers now."""
+        if not isinstance(data, dict) or not {"smoothing", "beta"} & set(data):
+            return data
+        data = dict(data)
+        stabilizers = list(data.get("stabilizers") or ())
+        for name in ("smoothing", "beta"):
+            options = data.pop(name, None)
+            if options is not None:
+                stabilizers.append({"name": name, "options": options})
+        data["stabilizers"] = stabilizers
+        return data
 
     @model_validator(mode="after")
-    def _smoothing_fits_relaxation(self) -> LevelConfig:
-        if self.smoothing is None:
-            return self
+    def _stabilizers_fit_the_relaxation(self) -> LevelConfig:
         relaxation = relaxation_class(self.relaxation.name)
-        if not relaxation.simplex or relaxation.sampled:
-            why = "are sampled one-hot" if relaxation.sampled else "do not sum to one per edge"
-            raise ValueError(
-                f"smoothing renormalizes each edge's weights onto the simplex, but the "
-                f"{self.relaxation.name!r} relaxation's weights {why}: drop smoothing or use "
-                "softmax or dirichlet"
-            )
+        if relaxation.simplex and not relaxation.sampled:
+            return self
+        why = "are sampled one-hot" if relaxation.sampled else "do not sum to one per edge"
+        for spec in self.stabilizers:
+            if stabilizer_class(spec.name).needs_simplex:
+                raise ValueError(
+                    f"{spec.name} renormalizes each edge's weights onto the simplex, but the "
+                    f"{self.relaxation.name!r} relaxation's weights {why}: drop {spec.name} or "
+                    "use softmax or dirichlet"
+                )
+        if len({spec.name for spec in self.stabilizers}) != len(self.stabilizers):
+            raise ValueError("a stabilizer is listed twice")
         return self
 
 
@@ -215,43 +219,15 @@ class StageConfig(BaseModel):
     )
 
 
-class DataConfig(BaseModel):
-    """Where the search data comes from and how it is split and augmented."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dataset: DatasetName = "cifar10"
-    root: Path | None = None
-    download: bool = True
-    subset: int | None = Field(None, gt=0, description="use only this many training images")
-    train_portion: float = Field(0.5, gt=0, lt=1, description="train/val split of the train set")
-    crop_padding: int = Field(4, ge=0)
-    flip: bool = True
-    synthetic_size: int = Field(512, gt=0, description="images of the synthetic dataset")
-    synthetic_image: int = Field(32, gt=0, description="side of synthetic images")
-    synthetic_channels: int = Field(3, gt=0)
-    imagenet_train_fraction: float = Field(0.1, gt=0, le=1)
-    imagenet_val_fraction: float = Field(0.025, gt=0, le=1)
-    imagenet_image: int = Field(224, gt=0)
-    imagenet_resize: int = Field(
-        256, gt=0, description="scoring the val split: shorter side, then a centred crop"
-    )
-    imagenet_mean: tuple[float, float, float] = Field(
-        (0.485, 0.456, 0.406), description="per-channel mean of ImageNet's training images"
-    )
-    imagenet_std: tuple[float, float, float] = Field((0.229, 0.224, 0.225))
-    workers: int = Field(
-        4, ge=0, description="ImageNet decoding processes per loader and rank (0: in-process)"
-    )
-
-    @model_validator(mode="after")
-    def _imagenet_crop_fits(self) -> DataConfig:
-        if self.dataset == "imagenet" and self.imagenet_image > self.imagenet_resize:
-            raise ValueError(
-                f"imagenet_image ({self.imagenet_image}) must not exceed imagenet_resize "
-                f"({self.imagenet_resize})"
-            )
-        return self
+def _replacing_warmup(optimizer: Any) -> Any:
+    """An optimizer dict whose warm-up has no mode gets factornas 0.1's: ``replace``."""
+    if (
+        isinstance(optimizer, dict)
+        and optimizer.get("lr_warmup_epochs")
+        and (optimizer.get("lr_warmup_mode") is None)
+    ):
+        return {**optimizer, "lr_warmup_mode": "replace"}
+    return optimizer
 
 
 class SearchConfig(BaseModel):
@@ -321,6 +297,26 @@ class SearchConfig(BaseModel):
         description="a progressive search (DrNAS): stages whose epochs add up to `epochs`; "
         "none: one stage",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """A config written by factornas 0.1 still reads as it ran: its warm-ups replaced the
+        schedule's rate (the mode was implicit then)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in ("weights_optimizer", "arch_optimizer"):
+            if key in data:
+                data[key] = _replacing_warmup(data[key])
+        if isinstance(data.get("levels"), list | tuple):
+            data["levels"] = [
+                {**lv, "optimizer": _replacing_warmup(lv.get("optimizer"))}
+                if isinstance(lv, dict) and lv.get("optimizer") is not None
+                else lv
+                for lv in data["levels"]
+            ]
+        return data
 
     @model_validator(mode="after")
     def _levels_name_groups(self) -> SearchConfig:

@@ -16,14 +16,13 @@ import torch
 
 from factornas.data.arrays import ImageArrays
 from factornas.data.augment import augment_batch, normalize_batch
-from factornas.data.batches import CyclingBatches, EpochBatches
+from factornas.data.batches import Batch, CyclingBatches, EpochBatches
 from factornas.data.load import load_image_arrays
+from factornas.data.registry import dataset_spec
 from factornas.errors import FactorNASError
 from factornas.runtime.distributed import DistContext
 from factornas.search.config import SearchConfig
 from factornas.search.imagenet_data import ImageNetSearchData
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class SearchData(Protocol):
@@ -85,7 +84,7 @@ class ArraySearchData:
             std=arrays.std,
             crop_padding=self.config.data.crop_padding,
             flip=self.config.data.flip,
-            cutout=0,
+            cutout=self.config.data.cutout,
             generator=rng,
         )
         return x, arrays.labels[index]
@@ -124,21 +123,13 @@ def build_search_data(
 ) -> SearchData:
     """Load the configured dataset and split its training set into search train/val.
 
-    ImageNet is sampled from its training folder and decoded on the fly
-    (:mod:`factornas.search.imagenet_data`); the other datasets load whole into memory.
+    A folder dataset (ImageNet) is sampled from its training folder and decoded on the fly
+    (:mod:`factornas.search.imagenet_data`); the others load whole into memory.
     """
     data = config.data
-    if data.dataset == "imagenet":
+    if dataset_spec(data.dataset).folder:
         return ImageNetSearchData(config, dist, device, run_root)
-    arrays = load_image_arrays(
-        data.dataset,
-        data.root,
-        train=True,
-        download=data.download,
-        synthetic_shape=(data.synthetic_channels, data.synthetic_image, data.synthetic_image),
-        synthetic_size=data.synthetic_size,
-        seed=config.seed,
-    )
+    arrays = load_image_arrays(data, train=True, seed=config.seed)
     if data.subset is not None:
         if data.subset > len(arrays):
             raise FactorNASError(

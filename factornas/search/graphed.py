@@ -22,11 +22,12 @@ from collections.abc import Callable, Hashable
 
 import torch
 
+from factornas.data.batches import Batch
 from factornas.factors.mixed_activation import ActivationGroup
 from factornas.runtime import optim
 from factornas.runtime.cuda_graphs import StepGraphs, unavailable_reason
 from factornas.search.config import SearchConfig
-from factornas.search.optimizer import Batch, MultiLevelOptimizer, StepStats
+from factornas.search.optimizer import MultiLevelOptimizer, StepStats
 from factornas.supernet.skip_dropout import skip_dropout_rate
 
 Note = Callable[[str], None]

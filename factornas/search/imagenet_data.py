@@ -32,6 +32,7 @@ import torch.distributed
 from torch.utils.data import DataLoader, Dataset
 
 from factornas.data import (
+    Batch,
     CyclingBatches,
     DataError,
     EpochBatches,
@@ -46,7 +47,6 @@ from factornas.runtime.distributed import DistContext
 from factornas.runtime.rundir import CHECKPOINT
 from factornas.search.config import SearchConfig
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 #: One image to decode: (augmentation epoch, index into the file list).
 Key = tuple[int, int]
 
@@ -113,7 +113,7 @@ def search_file_lists(
     if data.subset is not None:
         raise DataError(
             "--subset does not apply to ImageNet: the search subsets are set by "
-            "imagenet_train_fraction and imagenet_val_fraction"
+            "data.imagenet.train_fraction and data.imagenet.val_fraction"
         )
     paths = (run_root / TRAIN_FILES, run_root / VAL_FILES)
     if dist.is_main:
@@ -127,8 +127,8 @@ def search_file_lists(
         else:
             sampled = sample_imagenet_subset(
                 data.root,
-                data.imagenet_train_fraction,
-                data.imagenet_val_fraction,
+                data.imagenet.train_fraction,
+                data.imagenet.val_fraction,
                 seed=config.seed,
             )
             for path, files in zip(paths, sampled, strict=True):
@@ -214,12 +214,12 @@ class ImageNetSearchData:
         self.in_channels = 3
         self.decoding = _Decoding(
             # Workers beyond this process's CPUs only oversubscribe them (and make torch warn).
-            workers=min(data.workers, _available_cpus()),
+            workers=min(data.imagenet.workers, _available_cpus()),
             device=device,
-            mean=data.imagenet_mean,
-            std=data.imagenet_std,
+            mean=data.imagenet.mean,
+            std=data.imagenet.std,
         )
-        size, resize = data.imagenet_image, data.imagenet_resize
+        size, resize = data.imagenet.image_size, data.imagenet.resize
         # As PC-DARTS, architecture steps see training-style augmented validation images;
         # only the per-epoch score uses the deterministic evaluation view.
         self.train_images = _KeyedImages(

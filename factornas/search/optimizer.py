@@ -38,7 +38,6 @@ waiting for the device; the loops read their accumulated statistics once per ref
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,60 +47,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from factornas.data.batches import Batch
 from factornas.kernels.allocator import keep_freed_memory
 from factornas.runtime import optim
+from factornas.runtime.optimizers import build_optimizer, scheduled_lr
 from factornas.runtime.precision import forward_fp32_out
 from factornas.search.adversarial import attack, overriding
-from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
+from factornas.search.config import LevelConfig, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 GradReducer = Callable[[list[torch.Tensor]], list[torch.Tensor]]
-
-
-def build_optimizer(
-    config: OptimizerConfig, params: Sequence[nn.Parameter]
-) -> torch.optim.Optimizer:
-    """The torch optimizer a config describes, fused where the device allows
-    (:mod:`factornas.runtime.optim`); its checkpoints load whatever implementation saved them."""
-    fast = optim.implementation(params)
-    optimizer: torch.optim.Optimizer
-    if config.kind == "sgd":
-        optimizer = torch.optim.SGD(
-            params,
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-            nesterov=config.nesterov,
-            **fast,  # type: ignore[arg-type]
-        )
-    else:
-        optimizer = torch.optim.Adam(
-            params,
-            lr=config.lr,
-            betas=config.betas,
-            weight_decay=config.weight_decay,
-            **fast,  # type: ignore[arg-type]
-        )
-    optim.keep_implementation(optimizer)
-    return optimizer
-
-
-def scheduled_lr(config: OptimizerConfig, epoch: int, epochs: int) -> float:
-    """Learning rate of ``epoch`` (0-based): constant, or cosine from lr to lr_min over the run,
-    taken at ``epoch`` or, for ``scheduler_step = "before_epoch"``, at ``epoch + 1`` (what a
-    reference script gets that steps its scheduler before each epoch); during the first
-    ``lr_warmup_epochs`` epochs, the linear warm-up ``lr·(epoch+1)/W`` instead (PC-DARTS's
-    large-batch ImageNet search replaces the schedule's value the same way).
-
-    A pure function of the epoch, so resuming needs no scheduler state beyond the epoch.
-    """
-    if epoch < config.lr_warmup_epochs:
-        return config.lr * (epoch + 1) / config.lr_warmup_epochs
-    if config.schedule == "constant":
-        return config.lr
-    t = epoch + 1 if config.scheduler_step == "before_epoch" else epoch
-    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * t / epochs))
 
 
 def _no_reduce(grads: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -151,7 +106,8 @@ class MultiLevelOptimizer:
         config: SearchConfig,
         reduce_grads: GradReducer = _no_reduce,
     ) -> None:
-        keep_freed_memory()  # every step reallocates gigabytes: reuse mapped pages (DESIGN §4)
+        # Every step reallocates gigabytes: reuse mapped pages (docs/performance.md).
+        keep_freed_memory()
         self.network = network
         self.config = config
         self.reduce_grads = reduce_grads
@@ -215,9 +171,7 @@ class MultiLevelOptimizer:
         optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
-    def _arch_steps(
-        self, active: list[ArchLevel], train: Batch, val: Batch
-    ) -> torch.Tensor | None:
+    def _arch_steps(self, active: list[ArchLevel], train: Batch, val: Batch) -> torch.Tensor | None:
         """The active levels' steps in the configured schedule; the last validation loss."""
         if not active:
             return None

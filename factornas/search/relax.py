@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from factornas.relaxations.groups import GroupRelaxation
 from factornas.relaxations.registry import build_relaxation
+from factornas.relaxations.stabilizer import build_stabilizer
 from factornas.search.config import SearchConfig
 from factornas.supernet.network import SearchNetwork
 
@@ -15,6 +16,9 @@ def apply_relaxations(network: SearchNetwork, config: SearchConfig) -> None:
         spec = level.relaxation
         arch.relaxations.set(
             level.group,
-            GroupRelaxation(build_relaxation(spec.name, spec.options), level.smoothing, level.beta),
+            GroupRelaxation(
+                build_relaxation(spec.name, spec.options),
+                [build_stabilizer(s.name, s.options) for s in level.stabilizers],
+            ),
         )
     arch.relaxations.set_epoch(0, config.epochs)

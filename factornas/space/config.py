@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from factornas.errors import FactorNASError, SpaceError
 from factornas.factors.base import Candidate, FactorGroup, OpContext, Placement
+from factornas.factors.path import build_path
 from factornas.factors.registry import get_group
 
 if TYPE_CHECKING:
@@ -69,6 +70,12 @@ class Topology(BaseModel):
     def edge_index(self) -> list[tuple[int, int]]:
         """(target node, source node) per edge in supernet order; nodes 0,1 are the inputs."""
         return [(i + 2, j) for i in range(self.steps) for j in range(i + 2)]
+
+
+def reduction_layers(layers: int) -> tuple[int, ...]:
+    """Which of ``layers`` stacked cells halve the resolution: those at 1/3 and 2/3 of the
+    depth (DARTS), in search and evaluation networks alike."""
+    return (layers // 3, 2 * layers // 3)
 
 
 @dataclass(frozen=True)
@@ -238,8 +245,6 @@ def flatten(cell: CellFactors) -> CellFactors:
     Each fused candidate records its parts, so a flat genotype maps back to factor choices
     and can be compared edge by edge with a factorized one.
     """
-    from factornas.supernet.path import build_path
-
     cell_scoped = [f.name for f in cell.factors if f.group.scope == "cell"]
     if cell_scoped:
         # A fused candidate chooses per edge, so it would hold more architectures than a

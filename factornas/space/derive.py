@@ -1,4 +1,4 @@
-"""Deriving the discrete architecture from architecture weights (DESIGN §1).
+"""Deriving the discrete architecture from architecture weights (docs/design-decisions.md).
 
 Three rules read a cell off its weights; each keeps, on every kept edge, the op chosen there and,
 for every factor attached to that op, that factor's argmax on this edge.

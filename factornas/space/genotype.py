@@ -15,7 +15,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from factornas.errors import GenotypeError
+from factornas.errors import GenotypeError, first_problem
 
 GENOTYPE_FORMAT = 1
 
@@ -124,9 +124,7 @@ class Genotype(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "top level"
-            message = first["msg"].removeprefix("Value error, ")
+            where, message = first_problem(error, "top level")
             raise GenotypeError(f"{source} is malformed at {where}: {message}") from None
 
     def save(self, path: str | Path) -> Path:
@@ -260,7 +258,8 @@ def parse_darts_genotype(
         try:
             return CellGenotype(nodes=nodes, concat=tuple(concat))
         except ValidationError as error:
-            raise GenotypeError(f"DARTS genotype: {kind}: {error.errors()[0]['msg']}") from None
+            _, message = first_problem(error, kind)
+            raise GenotypeError(f"DARTS genotype: {kind}: {message}") from None
 
     return Genotype(op_group=op_group, normal=cell("normal"), reduce=cell("reduce"))
 

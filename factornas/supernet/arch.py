@@ -194,8 +194,7 @@ class ArchitectureParameters(nn.Module):
             params = [
                 self._group_params(cell_type)[group]
                 for cell_type in self.space.cell_types
-                if group in self._group_params(cell_type)
-                and (cell_type, group) not in self._frozen
+                if group in self._group_params(cell_type) and (cell_type, group) not in self._frozen
             ]
             term = self.relaxations.loss(group, params)
             if term is not None:

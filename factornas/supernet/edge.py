@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from factornas.factors.base import OpContext, Placement
+from factornas.factors.path import build_candidate, op_context
 from factornas.space.config import CellFactors, ResolvedFactor
-from factornas.supernet.path import build_candidate, op_context
 
 
 class WeightSlot:

@@ -8,18 +8,13 @@ from typing import ClassVar, Literal, cast
 import torch
 from torch import nn
 
-from factornas.space.config import CellType, SearchSpace
+from factornas.space.config import CellType, SearchSpace, reduction_layers
 from factornas.supernet.arch import ArchitectureParameters
 from factornas.supernet.cell import CellExecution, EdgeFactory, SearchCell
 from factornas.supernet.partial import edge_factory as space_edge_factory
 from factornas.supernet.sampled import sampled_op_paths
 
 StemKind = Literal["cifar", "imagenet"]
-
-
-def reduction_layers(layers: int) -> tuple[int, ...]:
-    """Cells at 1/3 and 2/3 of the depth halve the resolution (DARTS)."""
-    return (layers // 3, 2 * layers // 3)
 
 
 class CifarSearchStem(nn.Sequential):

@@ -3,8 +3,8 @@
 The edges leaving one node of a search cell all see the same input and hold modules of the
 same shapes (one set per edge, so each edge keeps its own weights and state-dict names). Run
 one edge at a time, a step launches every operator once per edge and op; on a GPU that is
-launch-bound (DESIGN §4). Here the k edges' modules run together on an *edge-stacked* tensor
-``(N, k·C, H, W)`` whose channel block ``e`` is edge ``e``'s:
+launch-bound (docs/performance.md). Here the k edges' modules run together on an
+*edge-stacked* tensor ``(N, k·C, H, W)`` whose channel block ``e`` is edge ``e``'s:
 
 * a convolution becomes one convolution with ``k``× the groups over the concatenated weights
   (a dense conv of a shared input one conv with ``k``× the output channels);

@@ -19,14 +19,9 @@ from factornas.bench.budgets import (
     budget_of,
     overrides_of,
 )
-from factornas.bench.compare import (
-    CompareSettings,
-    register_compare,
-    retrain_config,
-    search_config,
-    settings_from_args,
-)
+from factornas.bench.compare.settings import CompareSettings, retrain_config, search_config
 from factornas.cli import main
+from factornas.cli.bench_compare import register_compare, settings_from_args
 from factornas.errors import FactorNASError
 
 

@@ -13,14 +13,12 @@ import pytest
 
 from factornas.bench.arms import build_arms
 from factornas.bench.budgets import RetrainSizes, SearchSizes, Sizes
-from factornas.bench.compare import (
-    CompareSettings,
-    register_compare,
-    run_pair,
-    settings_from_args,
-)
+from factornas.bench.compare.results import load_results
+from factornas.bench.compare.run import run_pair
+from factornas.bench.compare.settings import CompareSettings
 from factornas.bench.stability import compare_genotypes, stability
 from factornas.cli import main
+from factornas.cli.bench_compare import register_compare, settings_from_args
 from factornas.data import make_fake_cifar10, make_fake_fashion_mnist
 from factornas.errors import FactorNASError
 from factornas.presets.spaces import space_preset
@@ -230,6 +228,21 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+#: The comparison in the repository: format 2 as the harness writes it.
+COMMITTED = Path(__file__).resolve().parents[2] / "benchmarks/results/adarts-full/results.json"
+
+
+def shape(value: object) -> object:
+    """The keys of every object, in order, down to the first item of each list; the contents
+    that depend on the run (a genotype, size overrides, environment variables) left out."""
+    if isinstance(value, dict):
+        skip = {"genotype", "overrides", "environment"}
+        return [(k, None if k in skip else shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return None
+
+
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(argv)
     captured = capsys.readouterr()
@@ -251,6 +264,14 @@ def test_a_tiny_comparison_through_the_cli_reports_and_resumes(
 
     saved = json.loads((out / "results.json").read_text())
     assert saved == results
+    # The typed model reads it back, and writes it back byte for byte.
+    typed = load_results(out / "results.json")
+    assert typed.dumps() == (out / "results.json").read_text()
+    assert typed.machine.jobs == 1 and typed.arms[1].runs[2].retrain.params > 0
+    # Laid out as the committed comparison, key for key (that one predates --jobs).
+    committed = json.loads(COMMITTED.read_text())
+    without_jobs = {**saved, "machine": {k: v for k, v in saved["machine"].items() if k != "jobs"}}
+    assert shape(without_jobs) == shape(committed)
     # The command reproduces the quick budget with its overrides, exactly.
     assert saved["command"] == shlex.join(
         ["factornas", "bench", "compare", "--space", "adarts", "--baselines", "flat",
@@ -356,11 +377,9 @@ def test_the_same_harness_runs_on_cifar10(tmp_path: Path) -> None:
     )
     arm = build_arms("adarts", ())[0]
     result = run_pair(arm, 0, settings, tmp_path / "cmp")
-    retrain_dir = tmp_path / "cmp" / result["retrain"]["run_dir"]
+    retrain_dir = tmp_path / "cmp" / result.retrain.run_dir
     config = json.loads((retrain_dir / "config.json").read_text())["config"]
     assert (config["data"]["dataset"], config["network"]["in_channels"]) == ("cifar10", 3)
-    search = json.loads(
-        (tmp_path / "cmp" / result["search"]["run_dir"] / "config.json").read_text()
-    )
+    search = json.loads((tmp_path / "cmp" / result.search.run_dir / "config.json").read_text())
     assert search["data"]["dataset"] == "cifar10"
-    assert math.isfinite(result["retrain"]["test_top1"]) and result["retrain"]["params"] > 0
+    assert math.isfinite(result.retrain.test_top1) and result.retrain.params > 0

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from factornas.bench.compare.results import ArmResult, PairResult, RetrainResult, SearchResult
 from factornas.bench.differences import compare_arms, verdict
 from factornas.bench.intervals import paired_interval, student_t_cdf, student_t_quantile
 from factornas.errors import FactorNASError
@@ -80,14 +81,20 @@ def test_verdicts_name_the_arm_ahead() -> None:
     assert verdict(one, "a", "b") == "a − b = +1.5 points from one seed: no interval"
 
 
-def _arm(key: str, runs: list[tuple[int, float, float]]) -> dict[str, object]:
-    return {
-        "key": key,
-        "runs": [
-            {"seed": seed, "search": {"val_top1": val}, "retrain": {"test_top1": test}}
+def _arm(key: str, runs: list[tuple[int, float, float]]) -> ArmResult:
+    """An arm with only what the comparison reads: its key, and per run the seed and the two
+    accuracies (unvalidated: the other fields stay unset)."""
+    return ArmResult.model_construct(
+        key=key,
+        runs=[
+            PairResult.model_construct(
+                seed=seed,
+                search=SearchResult.model_construct(val_top1=val),
+                retrain=RetrainResult.model_construct(test_top1=test),
+            )
             for seed, val, test in runs
         ],
-    }
+    )
 
 
 def test_arms_are_compared_with_the_first_paired_by_seed() -> None:
@@ -95,14 +102,14 @@ def test_arms_are_compared_with_the_first_paired_by_seed() -> None:
     # Runs in another order, and a seed the first arm lacks: pairing is by seed number.
     other = _arm("flat", [(2, 80.0, 83.0), (0, 79.0, 84.0), (1, 80.0, 83.0), (3, 0.0, 0.0)])
     (comparison,) = compare_arms([first, other])
-    assert (comparison["arm"], comparison["against"]) == ("flat", "adarts")
-    test = comparison["metrics"]["test_top1"]
-    assert test["seeds"] == [0, 1, 2]
-    assert test["differences"] == [1.0, 1.0, 3.0]
-    assert test["mean"] == pytest.approx(5 / 3)
-    assert test["sd"] == pytest.approx(math.sqrt(4 / 3))
-    assert test["half_width"] == pytest.approx(4.302653 * math.sqrt(4 / 3) / math.sqrt(3))
-    assert test["verdict"] == "adarts ahead by 1.7 ± 2.9 points: within seed noise"
-    val = comparison["metrics"]["val_top1"]
-    assert val["differences"] == [1.0, 2.0, 1.0]
-    assert val["label"] == "supernet val top-1"
+    assert (comparison.arm, comparison.against) == ("flat", "adarts")
+    test = comparison.metrics["test_top1"]
+    assert test.seeds == [0, 1, 2]
+    assert test.differences == [1.0, 1.0, 3.0]
+    assert test.mean == pytest.approx(5 / 3)
+    assert test.sd == pytest.approx(math.sqrt(4 / 3))
+    assert test.half_width == pytest.approx(4.302653 * math.sqrt(4 / 3) / math.sqrt(3))
+    assert test.verdict == "adarts ahead by 1.7 ± 2.9 points: within seed noise"
+    val = comparison.metrics["val_top1"]
+    assert val.differences == [1.0, 2.0, 1.0]
+    assert val.label == "supernet val top-1"

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from factornas.bench.budgets import BUDGETS
-from factornas.bench.compare import CompareSettings, run_compare
+from factornas.bench.compare.results import CompareResults
+from factornas.bench.compare.run import run_compare
+from factornas.bench.compare.settings import CompareSettings
 from factornas.bench.jobs import default_threads, run_jobs
 from factornas.data import make_fake_fashion_mnist
 from tests.bench.test_compare import TINY
@@ -61,23 +63,23 @@ def test_a_failure_is_raised_and_stops_the_rest() -> None:
     assert len(started) < 6
 
 
-def _outcome(results: dict[str, Any]) -> list[Any]:
+def _outcome(results: CompareResults) -> list[Any]:
     """What the runs found, without their timings."""
     return [
         (
-            arm["key"],
+            arm.key,
             [
                 (
-                    run["seed"],
-                    run["search"]["genotype"],
-                    run["search"]["val_top1_per_epoch"],
-                    run["retrain"]["test_top1"],
-                    run["retrain"]["params"],
+                    run.seed,
+                    run.search.genotype,
+                    run.search.val_top1_per_epoch,
+                    run.retrain.test_top1,
+                    run.retrain.params,
                 )
-                for run in arm["runs"]
+                for run in arm.runs
             ],
         )
-        for arm in results["arms"]
+        for arm in results.arms
     ]
 
 
@@ -91,5 +93,5 @@ def test_two_jobs_give_what_one_job_gives(tmp_path: Path) -> None:
     assert BUDGETS["quick"] != TINY  # the overrides are part of the settings
     one = run_compare(settings, tmp_path / "one", jobs=1)
     two = run_compare(settings, tmp_path / "two", jobs=2)
-    assert (one["machine"]["jobs"], two["machine"]["jobs"]) == (1, 2)
+    assert (one.machine.jobs, two.machine.jobs) == (1, 2)
     assert _outcome(two) == _outcome(one)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from factornas.data import DataError, ImageArrays, load_image_arrays, make_synthetic
+from factornas.data import DataConfig, DataError, ImageArrays, load_image_arrays, make_synthetic
 from factornas.data.arrays import balanced_order
 
 
@@ -71,17 +71,20 @@ def test_synthetic_is_deterministic_shaped_and_balanced() -> None:
 
 def test_synthetic_classes_are_learnable() -> None:
     """A nearest-class-mean classifier fit on train must generalize to test."""
-    train = load_image_arrays("synthetic", synthetic_size=500, seed=1)
-    test = load_image_arrays("synthetic", train=False, synthetic_size=200, seed=1)
+    train = load_image_arrays(DataConfig(dataset="synthetic", synthetic={"size": 500}), seed=1)
+    config = DataConfig(dataset="synthetic", synthetic={"test_size": 200})
+    test = load_image_arrays(config, train=False, seed=1)
     x = train.images.flatten(1).float()
     centroids = torch.stack([x[train.labels == k].mean(0) for k in range(10)])
     predicted = torch.cdist(test.images.flatten(1).float(), centroids).argmin(1)
     assert (predicted == test.labels).float().mean() > 0.9
 
 
-def test_unknown_dataset_name() -> None:
-    with pytest.raises(DataError, match="'imagenet' is not an in-memory dataset"):
-        load_image_arrays("imagenet")  # type: ignore[arg-type]
+def test_folder_and_unknown_datasets() -> None:
+    with pytest.raises(DataError, match="imagenet is read from its folders, not loaded whole"):
+        load_image_arrays(DataConfig(dataset="imagenet"))
+    with pytest.raises(ValueError, match="unknown dataset 'imagenett'; choose one of: cifar10"):
+        DataConfig(dataset="imagenett")
 
 
 def test_to_moves_both_tensors() -> None:

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from factornas.data import DataError, load_image_arrays, make_fake_cifar10, prepare_cifar10
+from factornas.data import (
+    DataConfig,
+    DataError,
+    load_image_arrays,
+    make_fake_cifar10,
+    prepare_cifar10,
+)
 from factornas.data.cifar10 import ARCHIVE, FOLDER, load_cifar10
 from factornas.data.download import file_md5
 
@@ -23,7 +29,8 @@ def test_loads_folder_from_parent_or_itself(tmp_path: Path) -> None:
         assert train.labels.dtype == torch.int64
         assert int(train.labels.min()) >= 0 and int(train.labels.max()) < 10
         assert train.num_classes == 10 and len(train.mean) == 3
-    test = load_image_arrays("cifar10", tmp_path, train=False, download=False)
+    config = DataConfig(dataset="cifar10", root=tmp_path, download=False)
+    test = load_image_arrays(config, train=False)
     assert test.images.shape == (12, 3, 32, 32) and test.name == "cifar10"
 
 

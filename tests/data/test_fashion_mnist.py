@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from factornas.data import DataError, load_image_arrays, make_fake_fashion_mnist
+from factornas.data import DataConfig, DataError, load_image_arrays, make_fake_fashion_mnist
 from factornas.data import fashion_mnist as fm
 from factornas.data.fake import idx_bytes
 
@@ -25,7 +25,8 @@ def no_debian(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_loads_both_splits(tmp_path: Path, gzipped: bool, no_debian: None) -> None:
     make_fake_fashion_mnist(tmp_path, train_size=30, test_size=10, gzipped=gzipped)
     train = fm.load_fashion_mnist(tmp_path, train=True, download=False)
-    test = load_image_arrays("fashion-mnist", tmp_path, train=False, download=False)
+    config = DataConfig(dataset="fashion-mnist", root=tmp_path, download=False)
+    test = load_image_arrays(config, train=False)
     assert train.images.shape == (30, 1, 28, 28) and test.images.shape == (10, 1, 28, 28)
     assert train.images.dtype == torch.uint8 and train.labels.dtype == torch.int64
     assert set(train.labels.tolist()) == set(range(10))

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from factornas.relaxations import build_relaxation
+from factornas.relaxations import build_relaxation, build_stabilizer
 from factornas.search.config import LevelConfig, SearchConfig
 
 #: Settings every table lists, in this order.
@@ -35,6 +35,7 @@ ALWAYS = (
     "weights_optimizer.schedule",
     "weights_optimizer.scheduler_step",
     "weights_optimizer.lr_warmup_epochs",
+    "weights_optimizer.lr_warmup_mode",
     "weights_optimizer.momentum",
     "weights_optimizer.nesterov",
     "weights_optimizer.weight_decay",
@@ -103,7 +104,11 @@ def documented_settings(config: SearchConfig) -> dict[str, Any]:
         out[f"levels.{group}.relaxation.name"] = relaxation.name
         for name, value in relaxation.options.model_dump(mode="json").items():
             out[f"levels.{group}.relaxation.options.{name}"] = value
-        for field in ("warmup_epochs", "period", "optimizer", "frozen", "smoothing", "beta"):
+        for spec in level["stabilizers"]:
+            stabilizer = build_stabilizer(spec["name"], spec["options"])
+            for name, value in stabilizer.options.model_dump(mode="json").items():
+                out[f"levels.{group}.stabilizers.{spec['name']}.{name}"] = value
+        for field in ("warmup_epochs", "period", "optimizer", "frozen"):
             if level[field] != _LEVEL_DEFAULTS[field]:
                 out.update(_leaves(f"levels.{group}.{field}", level[field]))
     for index, stage in enumerate(dump["stages"]):

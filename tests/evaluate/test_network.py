@@ -151,7 +151,7 @@ def test_any_registered_factor_group_is_built_on_its_edges() -> None:
     ("edit", "message"),
     [
         (("op", "sep_conv_7x7"), "unknown op 'sep_conv_7x7'; valid names: none, max_pool_3x3"),
-        (("factor", "nope"), "unknown factor group 'nope'; registered groups:"),
+        (("factor", "nope"), "unknown factor group 'nope'; choose one of:"),
         (("choice", "gelu"), "unknown 'activation' choice 'gelu'; valid names: relu, relu6"),
     ],
 )

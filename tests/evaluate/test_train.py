@@ -11,24 +11,19 @@ import pytest
 import torch
 
 from factornas.data import make_fake_imagenet
+from factornas.data.batches import Batch
+from factornas.data.config import DataConfig
 from factornas.errors import FactorNASError
 from factornas.evaluate import train as train_module
-from factornas.evaluate.config import (
-    NetworkConfig,
-    OptimizerConfig,
-    RetrainConfig,
-    RetrainDataConfig,
-    ScheduleConfig,
-)
+from factornas.evaluate.config import NetworkConfig, RetrainConfig
 from factornas.evaluate.data import build_retrain_data
-from factornas.evaluate.schedule import drop_path_probability, learning_rate
+from factornas.evaluate.schedule import drop_path_probability
 from factornas.evaluate.train import retrain
 from factornas.presets.published import published_genotype
 from factornas.presets.retrain import cifar10_recipe, imagenet_recipe
 from factornas.runtime.checkpoint import load_checkpoint
 from factornas.runtime.metrics import read_metrics
-
-Batch = tuple[torch.Tensor, torch.Tensor]
+from factornas.runtime.optimizers import OptimizerConfig, scheduled_lr
 
 
 class TinyData:
@@ -68,10 +63,10 @@ class TinyData:
 def tiny_config(epochs: int = 3, **updates: object) -> RetrainConfig:
     return RetrainConfig(
         network=NetworkConfig(channels=4, layers=3, num_classes=4, in_channels=3),
-        data=RetrainDataConfig(dataset="synthetic"),
+        data=DataConfig(dataset="synthetic", cutout=16),
         epochs=epochs,
         batch_size=16,
-        optimizer=OptimizerConfig(lr=0.05, weight_decay=3e-4),
+        optimizer=OptimizerConfig(kind="sgd", lr=0.05, weight_decay=3e-4, schedule="cosine"),
         drop_path=0.2,
         auxiliary_weight=0.4,
         **updates,
@@ -152,7 +147,7 @@ def test_recipes_hold_the_paper_constants() -> None:
     assert (cifar.auxiliary_weight, cifar.network.channels, cifar.network.layers) == (0.4, 36, 20)
     assert (imagenet.epochs, imagenet.batch_size, imagenet.optimizer.lr) == (250, 512, 0.25)
     assert (imagenet.optimizer.weight_decay, imagenet.label_smoothing) == (3e-5, 0.1)
-    assert (imagenet.auxiliary_weight, imagenet.schedule.warmup_epochs) == (0.2, 5)
+    assert (imagenet.auxiliary_weight, imagenet.optimizer.lr_warmup_epochs) == (0.2, 5)
     assert (imagenet.network.kind, imagenet.network.channels, imagenet.network.layers) == (
         "imagenet",
         48,
@@ -161,14 +156,14 @@ def test_recipes_hold_the_paper_constants() -> None:
 
 
 def test_learning_rate_schedules() -> None:
-    cosine = ScheduleConfig()
-    assert learning_rate(cosine, 0.03, 0, 600) == 0.03
-    assert learning_rate(cosine, 0.03, 300, 600) == pytest.approx(0.015)
-    assert learning_rate(cosine, 0.03, 599, 600) == pytest.approx(
+    cosine = OptimizerConfig(kind="sgd", lr=0.03, schedule="cosine")
+    assert scheduled_lr(cosine, 0, 600) == 0.03
+    assert scheduled_lr(cosine, 300, 600) == pytest.approx(0.015)
+    assert scheduled_lr(cosine, 599, 600) == pytest.approx(
         0.015 * (1 + math.cos(math.pi * 599 / 600))
     )
-    warm = imagenet_recipe().schedule
-    lrs = [learning_rate(warm, 0.25, e, 250) for e in range(6)]
+    warm = imagenet_recipe().optimizer  # its warm-up scales the cosine
+    lrs = [scheduled_lr(warm, e, 250) for e in range(6)]
     assert lrs[:4] == pytest.approx([0.05, 0.10, 0.15, 0.20], rel=1e-3)
     assert lrs[4] == pytest.approx(0.25, rel=1e-3) and lrs[5] < lrs[4]
     assert drop_path_probability(0.2, 0, 600) == 0.0
@@ -180,8 +175,8 @@ def test_config_validation_messages() -> None:
         NetworkConfig(kind="imagenet", channels=47)
     with pytest.raises(ValueError, match=r"auxiliary_weight > 0 needs network\.auxiliary"):
         RetrainConfig(network=NetworkConfig(auxiliary=False))
-    with pytest.raises(ValueError, match=r"lr_min \(1.0\) exceeds optimizer.lr"):
-        RetrainConfig(schedule=ScheduleConfig(lr_min=1.0))
+    with pytest.raises(ValueError, match=r"lr_min \(1.0\) exceeds lr \(0.03\)"):
+        RetrainConfig.model_validate({"optimizer": {"kind": "sgd", "lr": 0.03, "lr_min": 1.0}})
 
 
 def test_imagenet_folders_train_with_the_imagenet_network(tmp_path: Path) -> None:
@@ -192,12 +187,16 @@ def test_imagenet_folders_train_with_the_imagenet_network(tmp_path: Path) -> Non
     config = recipe.model_copy(
         update={
             "network": NetworkConfig(kind="imagenet", channels=4, layers=3, num_classes=3),
-            "data": RetrainDataConfig(dataset="imagenet", root=root, image_size=32, resize=36),
+            "data": DataConfig(
+                dataset="imagenet",
+                root=root,
+                imagenet={"image_size": 32, "resize": 36, "workers": 0},
+            ),
             "epochs": 2,
             "batch_size": 8,
         }
     )
-    data = build_retrain_data(config, torch.device("cpu"), workers=0)
+    data = build_retrain_data(config, torch.device("cpu"))
     assert (data.num_classes, data.in_channels, data.steps_per_epoch) == (3, 3, 3)
     images, labels = next(data.train_batches(0, torch.Generator()))
     assert labels.dtype == torch.int64 and set(labels.tolist()) <= {0, 1, 2}

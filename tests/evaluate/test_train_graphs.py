@@ -12,15 +12,15 @@ import pytest
 import torch
 
 from factornas.cli import main
+from factornas.data.batches import Batch
 from factornas.evaluate.graphed import step_key
 from factornas.evaluate.network import build_network
 from factornas.evaluate.train import retrain
 from factornas.presets.published import published_genotype
-from tests.evaluate.test_cli import TINY_TRAIN
 from tests.evaluate.test_train import TinyData, tiny_config
+from tests.tiny import TINY_TRAIN_FLAGS as TINY_TRAIN
 
 CUDA = torch.cuda.is_available()
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def test_cuda_graphs_on_the_cpu_change_nothing_and_say_so_once(

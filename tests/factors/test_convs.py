@@ -11,9 +11,9 @@ from torch import nn
 
 from factornas import GroupSpec, OpContext, RegistryError, SearchSpace, get_group
 from factornas.factors.convs import BareDilConv, BareSepConv, kernel_size_group
+from factornas.factors.path import build_path
 from factornas.presets import space_preset
 from factornas.supernet.edge import MixedEdge
-from factornas.supernet.path import build_path
 
 TYPES = {"sep": BareSepConv, "dil": BareDilConv, "plain": nn.Conv2d}
 

@@ -13,12 +13,14 @@ from torch import Tensor
 
 from factornas.kernels import (
     ACTIVATION_NAMES,
+    MixedActivationSettings,
     fused_mixed_activation,
     grouped_mixed_activation,
     naive_mixed_activation,
 )
-from factornas.kernels import mixed_activation as kernel
 from factornas.kernels.mixed_activation import RRELU_BITS, rrelu_levels
+from factornas.kernels.mixed_activation import layout as kernel_layout
+from factornas.kernels.mixed_activation import rrelu as kernel_rrelu
 
 LOWER, UPPER = 1.0 / 8.0, 1.0 / 3.0
 PERMUTED = ("swish", "rrelu", "celu", "relu6", "prelu", "selu", "leaky_relu", "elu", "relu")
@@ -61,7 +63,7 @@ def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Every test runs both ways of mixing k edges: edge by edge (CPU) and with whole-output
     ops (GPU), so the GPU's formulation is held to the same tests on a CPU-only machine."""
     batched = request.param == "whole output"
-    monkeypatch.setattr(kernel, "_batched", lambda x, edges: edges > 1 and batched)
+    monkeypatch.setattr(kernel_layout, "_batched", lambda x, edges: edges > 1 and batched)
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def seeds(monkeypatch: pytest.MonkeyPatch) -> Callable[[Sequence[int]], None]:
 
     def set_seeds(values: Sequence[int]) -> None:
         it: Iterator[int] = iter(values)
-        monkeypatch.setattr(kernel, "draw_rrelu_seed", lambda generator=None: next(it))
+        monkeypatch.setattr(kernel_rrelu, "draw_rrelu_seed", lambda generator=None: next(it))
 
     return set_seeds
 
@@ -141,13 +143,13 @@ def test_gradcheck_float64(training: bool, layout: torch.memory_format) -> None:
     x, weights, prelu, beta = _inputs(ACTIVATION_NAMES, shape=(2, 3, 3, 3))
     x = x.contiguous(memory_format=layout)
     tensors = tuple(t.requires_grad_() for t in (x, weights, prelu, beta) if t is not None)
-    options = {"leaky_slope": 0.2, "elu_alpha": 1.3, "celu_alpha": 0.7}
+    settings = MixedActivationSettings(leaky_slope=0.2, elu_alpha=1.3, celu_alpha=0.7)
 
     def fn(x_: Tensor, w_: Tensor, p_: Tensor, b_: Tensor) -> Tensor:
         # A fresh generator per call: gradcheck's many forwards all see the same RReLU noise.
         return grouped_mixed_activation(
             x_, w_, ACTIVATION_NAMES, prelu_weight=p_, swish_beta=b_, training=training,
-            generator=torch.Generator().manual_seed(5), **options,
+            generator=torch.Generator().manual_seed(5), settings=settings,
         )  # fmt: skip
 
     assert torch.autograd.gradcheck(fn, tensors, eps=1e-6, atol=1e-7, rtol=1e-6)
@@ -302,7 +304,7 @@ def host_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make every tensor-to-Python read raise, except from :func:`draw_rrelu_seed` (which
     reads a CPU generator's draw, no device sync); returns the functions that did read."""
     readers: list[str] = []
-    allowed = kernel.draw_rrelu_seed.__code__
+    allowed = kernel_rrelu.draw_rrelu_seed.__code__
 
     for name in _READS:
         original = getattr(torch.Tensor, name)

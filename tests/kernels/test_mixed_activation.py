@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 import torch
@@ -11,6 +11,8 @@ from torch import Tensor
 
 from factornas.kernels import (
     ACTIVATION_NAMES,
+    DEFAULT_SETTINGS,
+    MixedActivationSettings,
     fused_mixed_activation,
     naive_mixed_activation,
     rrelu_slopes,
@@ -49,14 +51,14 @@ def _call(
     *,
     training: bool,
     seed: int | None = 7,
-    options: Mapping[str, float] | None = None,
+    settings: MixedActivationSettings = DEFAULT_SETTINGS,
 ) -> Tensor:
     """One call with a freshly seeded generator, so that repeated calls see the same noise."""
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     return fn(
         x, weights, names,
         prelu_weight=prelu, swish_beta=beta, training=training, generator=generator,
-        **(options or {}),
+        settings=settings,
     )  # fmt: skip
 
 
@@ -92,24 +94,20 @@ def test_gradcheck_non_default_options() -> None:
     """Every hyper-parameter enters the fused formulas, including CELU's own exp for alpha≠1."""
     x, weights, prelu, beta = _inputs(ACTIVATION_NAMES, torch.float64)
     tensors = [t.requires_grad_() for t in (x, weights, prelu, beta) if t is not None]
-    options = {
-        "rrelu_lower": 0.05,
-        "rrelu_upper": 0.4,
-        "leaky_slope": 0.2,
-        "elu_alpha": 1.7,
-        "celu_alpha": 0.6,
-    }
+    settings = MixedActivationSettings(
+        rrelu_lower=0.05, rrelu_upper=0.4, leaky_slope=0.2, elu_alpha=1.7, celu_alpha=0.6
+    )
 
     def fn(x_: Tensor, w_: Tensor, p_: Tensor, b_: Tensor) -> Tensor:
         return _call(fused_mixed_activation, ACTIVATION_NAMES, x_, w_, p_, b_, training=True,
-                     options=options)  # fmt: skip
+                     settings=settings)  # fmt: skip
 
     assert torch.autograd.gradcheck(fn, tuple(tensors), eps=1e-6, atol=1e-7, rtol=1e-6)
     for training in (False, True):
         fused = _call(fused_mixed_activation, ACTIVATION_NAMES, x, weights, prelu, beta,
-                      training=training, options=options)  # fmt: skip
+                      training=training, settings=settings)  # fmt: skip
         naive = _call(naive_mixed_activation, ACTIVATION_NAMES, x, weights, prelu, beta,
-                      training=training, options=options)  # fmt: skip
+                      training=training, settings=settings)  # fmt: skip
         torch.testing.assert_close(fused, naive, rtol=1e-12, atol=1e-12)
 
 

@@ -1,5 +1,5 @@
-"""docs/relaxations.md's own relaxation works as written: registered without editing factornas,
-searched from the Python API and from the CLI as a plug-in."""
+"""docs/relaxations.md's own relaxation and stabilizer work as written: registered without
+editing factornas, searched from the Python API and from the CLI as a plug-in."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from factornas.presets.search import search_preset
-from factornas.relaxations import unregister_relaxation
-from factornas.search.config import LevelConfig, RelaxationSpec
+from factornas.relaxations import STABILIZERS, unregister_relaxation
+from factornas.search.config import LevelConfig, RelaxationSpec, StabilizerSpec
 from factornas.search.loop import run_search
 
 DOC = Path(__file__).parents[2] / "docs" / "relaxations.md"
@@ -72,3 +72,27 @@ def test_the_example_relaxation_loads_as_a_cli_plugin(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["relaxations"]["activation"]["relaxation"] == "tempered"
+
+
+def _stabilizer_example() -> str:
+    section = DOC.read_text().split("## Stabilizers", 1)[1].split("## Writing your own", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_example_stabilizer_searches_from_python(tmp_path: Path) -> None:
+    exec(compile(_stabilizer_example(), str(DOC), "exec"), {"__name__": "docs_stabilizer"})
+    try:
+        spread = StabilizerSpec(name="spread", options={"weight": 0.5})
+        config = search_preset("adarts").replace(
+            channels=4, layers=3, batch_size=8, epochs=1, arch_warmup_epochs=0,
+            data={"dataset": "synthetic", "subset": 32},
+            levels=(LevelConfig(group="op", stabilizers=(spread,)),),
+        )  # fmt: skip
+        result = run_search(config, tmp_path / "run", device="cpu", show_progress=False)
+    finally:
+        STABILIZERS.remove("spread")
+    (record,) = result.epochs
+    assert record["relaxations"]["op"] == {"relaxation": "softmax", "spread_weight": 0.5}
+    assert record["loss_terms"]["op"] > 0

@@ -7,8 +7,9 @@ import torch
 
 from factornas.errors import RegistryError
 from factornas.relaxations import Relaxation, build_relaxation, register_relaxation
+from factornas.relaxations.beta import BetaRegConfig, beta_loss
 from factornas.relaxations.sigmoid import zero_one_loss
-from factornas.relaxations.stabilizers import BetaRegConfig, SmoothingConfig, beta_loss, smooth
+from factornas.relaxations.smoothing import SmoothingConfig, smooth
 from factornas.search.config import LevelConfig
 
 ALPHA = torch.tensor([[0.3, -1.2, 0.8, 0.1], [2.0, 0.5, -0.5, 0.0]])

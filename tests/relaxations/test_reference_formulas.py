@@ -18,13 +18,10 @@ from torch.nn import functional as F
 from factornas.presets.search import search_preset
 from factornas.relaxations import build_relaxation
 from factornas.relaxations import gumbel as gumbel_module
+from factornas.relaxations.beta import BetaRegConfig
 from factornas.relaxations.groups import GroupRelaxation, GroupRelaxations
-from factornas.relaxations.stabilizers import (
-    BetaRegConfig,
-    SmoothingConfig,
-    clip_to_simplex,
-    smooth,
-)
+from factornas.relaxations.smoothing import SmoothingConfig, clip_to_simplex, smooth
+from factornas.relaxations.stabilizer import build_stabilizer
 from factornas.search.adversarial import attack, overriding
 from factornas.search.config import LevelConfig, SkipDropoutConfig, SkipGuardConfig
 from factornas.search.loop import build_network
@@ -110,7 +107,8 @@ def _reference_beta(params: torch.Tensor, epoch: int) -> torch.Tensor:
 @pytest.mark.parametrize("epoch", [0, 1, 7, 49])
 def test_beta_darts_term_and_its_schedule(epoch: int) -> None:
     relaxations = GroupRelaxations()
-    relaxations.set("op", GroupRelaxation(build_relaxation("softmax"), beta=BetaRegConfig()))
+    beta = build_stabilizer("beta", BetaRegConfig().model_dump())
+    relaxations.set("op", GroupRelaxation(build_relaxation("softmax"), [beta]))
     relaxations.set_epoch(epoch, 50)
     ours = relaxations.loss("op", [NORMAL, REDUCE])
     expected = _reference_beta(torch.cat([NORMAL, REDUCE]), epoch)
@@ -225,12 +223,12 @@ def test_no_attack_without_adversarial_smoothing() -> None:
 
 @pytest.mark.parametrize("relaxation", ["sigmoid", "gumbel"])
 def test_smoothing_is_refused_on_weights_off_the_simplex(relaxation: str) -> None:
-    with pytest.raises(ValueError, match=f"the '{relaxation}' relaxation's weights"):
+    with pytest.raises(ValueError, match=f"smoothing .* the '{relaxation}' relaxation's weights"):
         LevelConfig.model_validate(
             {"group": "op", "relaxation": {"name": relaxation}, "smoothing": {}}
         )
     dirichlet = {"group": "op", "relaxation": {"name": "dirichlet"}, "smoothing": {}}
-    assert LevelConfig.model_validate(dirichlet).smoothing is not None
+    assert [s.name for s in LevelConfig.model_validate(dirichlet).stabilizers] == ["smoothing"]
 
 
 # -- GDAS (D-X-Y/AutoDL-Projects) -----------------------------------------------------------

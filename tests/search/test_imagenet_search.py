@@ -28,10 +28,10 @@ from factornas.data import (
 from factornas.presets import space_preset
 from factornas.presets.search import search_preset
 from factornas.runtime.distributed import DistContext
+from factornas.runtime.optimizers import scheduled_lr
 from factornas.search import imagenet_data
 from factornas.search.config import DataConfig, SearchConfig
 from factornas.search.imagenet_data import TRAIN_FILES, VAL_FILES, ImageNetSearchData
-from factornas.search.optimizer import scheduled_lr
 from factornas.space.genotype import Genotype
 
 CLASSES = 4
@@ -238,7 +238,7 @@ def test_search_presets_carry_the_papers_constants() -> None:
         1024,
         50,
     )
-    assert (apc.data.imagenet_train_fraction, apc.data.imagenet_val_fraction) == (0.1, 0.025)
+    assert (apc.data.imagenet.train_fraction, apc.data.imagenet.val_fraction) == (0.1, 0.025)
     w = apc.weights_optimizer
     assert (w.kind, w.lr, w.lr_min, w.momentum, w.weight_decay, w.schedule) == (
         "sgd",

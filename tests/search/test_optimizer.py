@@ -9,8 +9,9 @@ import torch
 from torch.nn import functional as F
 
 from factornas import GroupSpec, SearchNetwork, SearchSpace
+from factornas.runtime.optimizers import scheduled_lr
 from factornas.search.config import LevelConfig, OptimizerConfig, SearchConfig
-from factornas.search.optimizer import MultiLevelOptimizer, scheduled_lr
+from factornas.search.optimizer import MultiLevelOptimizer
 
 # RReLU draws random slopes in training mode; leave it out so replays are exact.
 ACTS = ("relu", "prelu", "elu", "selu", "swish")

@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 import torch
 
+from factornas.data.batches import Batch
+from factornas.data.config import DataConfig
 from factornas.evaluate import train as train_module
-from factornas.evaluate.config import NetworkConfig, RetrainConfig, RetrainDataConfig
+from factornas.evaluate.config import NetworkConfig, RetrainConfig
 from factornas.kernels.mixed_activation import draw_rrelu_seed
 from factornas.presets.published import published_genotype
 from factornas.presets.search import search_preset
@@ -30,7 +32,6 @@ from factornas.search.loop import Search, build_network
 from factornas.search.optimizer import MultiLevelOptimizer
 from factornas.supernet.sampled import sampled_op_paths
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 #: The Tensor methods through which Python reads a value on the host.
 READS = ("item", "tolist", "__float__", "__int__", "__bool__", "__index__")
 #: RReLU's seed is drawn from a CPU generator and read on the host once per kernel call (no
@@ -214,7 +215,7 @@ class _RetrainData:
 def _train_epoch(refresh_every: int, grad_clip: float | None = 5.0) -> dict[str, float]:
     config = RetrainConfig(
         network=NetworkConfig(channels=4, layers=3, num_classes=4, in_channels=3),
-        data=RetrainDataConfig(dataset="synthetic"),
+        data=DataConfig(dataset="synthetic", cutout=16),
         epochs=1, batch_size=8, auxiliary_weight=0.4, grad_clip=grad_clip,
     )  # fmt: skip
     torch.manual_seed(0)

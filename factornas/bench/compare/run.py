@@ -1,0 +1,291 @@
+"""Running a comparison: every (arm, seed) pair's search and retraining, each in a process of
+its own (:mod:`factornas.bench.compare_worker`), reusing the runs already finished, then the
+summaries, the differences, the figures, ``report.md`` and ``results.json``.
+
+A pair's run directories are ordinary factornas run directories, so an interrupted comparison
+resumes: a finished run is read back, not redone, and a half-done one continues from its
+checkpoint. Two checks keep a resumed comparison honest: the sizes and dataset recorded in
+``OUT/bench_sizes.json`` (refused before anything runs, naming the flags that differ), and each
+run directory's own config (refused when the loop reaches it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from factornas.bench.arms import Arm, build_arms, factor_groups
+from factornas.bench.budgets import Sizes, format_size, overrides_of
+from factornas.bench.compare.results import (
+    RESULTS_FILE,
+    ArmResult,
+    CompareResults,
+    PairResult,
+    ProcessRecord,
+    RetrainResult,
+    SearchResult,
+    SettingsRecord,
+)
+from factornas.bench.compare.settings import CompareSettings, retrain_config, search_config
+from factornas.bench.compare.summary import summarize_arm
+from factornas.bench.compare_worker import PROCESS_RECORD
+from factornas.bench.differences import compare_arms
+from factornas.bench.jobs import run_jobs
+from factornas.bench.machine import describe_machine, load_average
+from factornas.bench.report import render_report, write_figures
+from factornas.errors import FactorNASError
+from factornas.runtime.metrics import read_metrics
+from factornas.runtime.rundir import CHECKPOINT, CONFIG, SUMMARY, is_finished
+from factornas.space.genotype import Genotype
+
+LOG = "bench.log"
+#: The sizes and dataset of the comparison in OUT, to refuse resuming it with others.
+SIZES_RECORD = "bench_sizes.json"
+JOB = "bench_job.json"
+REPORT = "report.md"
+
+
+# -- resume checks -------------------------------------------------------------------------------
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _check_same_run(run_dir: Path, expected: dict[str, Any]) -> None:
+    """Refuse a run directory holding a finished or checkpointed run of other settings."""
+    started = is_finished(run_dir) or (run_dir / CHECKPOINT).exists()
+    if not started or not (run_dir / CONFIG).exists():
+        return
+    if json.loads((run_dir / CONFIG).read_text()) != _as_json(expected):
+        raise FactorNASError(
+            f"{run_dir} holds a run of other settings (sizes, data or factornas version): "
+            "use another --out, or delete that directory to redo it"
+        )
+
+
+def _sizes_record(settings: CompareSettings) -> dict[str, Any]:
+    return {"dataset": settings.dataset, "sizes": settings.sizes.model_dump(mode="json")}
+
+
+def _check_same_sizes(out: Path, settings: CompareSettings) -> None:
+    """Refuse to resume the comparison in ``out`` with other sizes or another dataset, naming
+    the flags that differ.
+
+    Every run directory also checks its own config, but only once the loop reaches it: this
+    refuses before anything runs, and says which flags to change back.
+    """
+    path = out / SIZES_RECORD
+    if not path.exists():
+        return
+    before = json.loads(path.read_text())
+    sizes_before = Sizes.model_validate(before["sizes"])
+    was = overrides_of(sizes_before, settings.sizes)
+    changes = [
+        f"--{flag} {format_size(value)} (was {format_size(was[flag])})"
+        for flag, value in overrides_of(settings.sizes, sizes_before).items()
+    ]
+    if before["dataset"] != settings.dataset:
+        changes.insert(0, f"--dataset {settings.dataset} (was {before['dataset']})")
+    if changes:
+        raise FactorNASError(
+            f"{out} holds a comparison of other sizes: {', '.join(changes)}; resume it with "
+            "its own sizes (its report.md gives the command), or use another --out"
+        )
+
+
+# -- one pair ------------------------------------------------------------------------------------
+def _run_worker(job: dict[str, Any], run_dir: Path, threads: int) -> None:
+    """Run one job in a child process, its output appended to ``run_dir/bench.log``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    job_path = run_dir / JOB
+    job_path.write_text(json.dumps(job, indent=2) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    log_path = run_dir / LOG
+    with open(log_path, "a") as log:
+        code = subprocess.call(
+            [sys.executable, "-m", "factornas.bench.compare_worker", str(job_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    if code != 0:
+        lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
+        last = lines[-1] if lines else "(no output)"
+        raise FactorNASError(
+            f"{job['task']} in {run_dir} failed (exit status {code}): {last} (full log: {log_path})"
+        )
+
+
+def _process_record(run_dir: Path) -> ProcessRecord | None:
+    path = run_dir / PROCESS_RECORD
+    return ProcessRecord.model_validate(json.loads(path.read_text())) if path.exists() else None
+
+
+def _ensure_run(
+    job: dict[str, Any], run_dir: Path, expected_config: dict[str, Any], threads: int
+) -> bool:
+    """Run the job unless ``run_dir`` already holds it finished; True when it was reused."""
+    _check_same_run(run_dir, expected_config)
+    if is_finished(run_dir):
+        return True
+    _run_worker(job, run_dir, threads)
+    return False
+
+
+def _search_result(run_dir: Path, reused: bool, root: Path) -> SearchResult:
+    records = read_metrics(run_dir / "metrics.jsonl")
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    steps = [r["step_seconds"] for r in records if r.get("step_seconds") is not None]
+    return SearchResult(
+        run_dir=str(run_dir.relative_to(root)),
+        reused=reused,
+        epochs=len(records),
+        step_seconds=statistics.median(steps) if steps else None,
+        step_seconds_per_epoch=steps,
+        val_top1=100.0 * records[-1]["val_acc"],
+        val_top1_per_epoch=[100.0 * r["val_acc"] for r in records],
+        train_top1=100.0 * records[-1]["train_acc"],
+        skip_connect_in_normal=summary["skip_connect_in_normal"],
+        genotype=Genotype.model_validate(summary["genotype"]),
+        process=_process_record(run_dir),
+    )
+
+
+def _retrain_result(run_dir: Path, reused: bool, root: Path) -> RetrainResult:
+    summary = json.loads((run_dir / SUMMARY).read_text())
+    return RetrainResult(
+        run_dir=str(run_dir.relative_to(root)),
+        reused=reused,
+        epochs=summary["epochs"],
+        params=summary["params"],
+        test_top1=summary["test_top1"],
+        test_top5=summary["test_top5"],
+        best_test_top1=summary["best_test_top1"],
+        process=_process_record(run_dir),
+    )
+
+
+def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairResult:
+    """Search and retrain one (arm, seed), reusing whatever is already finished."""
+    base = out / "runs" / arm.key / f"seed{seed}"
+    search_dir, retrain_dir = base / "search", base / "retrain"
+    config = search_config(arm, seed, settings)
+    config_json = config.model_dump(mode="json")
+    reused_search = _ensure_run(
+        {"task": "search", "out": str(search_dir), "threads": settings.threads,
+         "config": config_json},
+        search_dir,
+        config_json,
+        settings.threads,
+    )  # fmt: skip
+    genotype = Genotype.load(search_dir / "genotype.json")
+    retrain = retrain_config(seed, arm.space.inner_group, settings)
+    expected = {
+        "config": retrain.model_dump(mode="json"),
+        "genotype": genotype.model_dump(mode="json"),
+    }
+    reused_retrain = _ensure_run(
+        {"task": "retrain", "out": str(retrain_dir), "threads": settings.threads, **expected},
+        retrain_dir,
+        expected,
+        settings.threads,
+    )
+    return PairResult(
+        seed=seed,
+        search=_search_result(search_dir, reused_search, out),
+        retrain=_retrain_result(retrain_dir, reused_retrain, out),
+    )
+
+
+# -- the whole comparison ------------------------------------------------------------------------
+def _settings_record(settings: CompareSettings) -> SettingsRecord:
+    return SettingsRecord.model_validate(
+        {
+            **settings.model_dump(mode="json"),
+            "budget": settings.base_budget,
+            "overrides": settings.overrides,
+        }
+    )
+
+
+def run_compare(
+    settings: CompareSettings,
+    out: str | Path,
+    *,
+    as_json: bool = False,
+    log: Callable[[str], None] = lambda _: None,
+    jobs: int = 1,
+) -> CompareResults:
+    """Run (or resume) the whole comparison into ``out``, ``jobs`` (arm, seed) pairs at once
+    (:mod:`factornas.bench.jobs`); returns what ``results.json`` holds."""
+    started = time.perf_counter()
+    out = Path(out)
+    arms = build_arms(settings.space, settings.baselines)
+    groups = factor_groups(arms[0].space)
+    machine = describe_machine(settings.threads).model_copy(update={"jobs": jobs})
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_sizes(out, settings)
+    runs: dict[str, list[PairResult]] = {arm.key: [] for arm in arms}
+    # Seed-major (an interrupted run has whole seeds), up to ``jobs`` pairs at once.
+    pairs = [(arm, seed) for seed in range(settings.seeds) for arm in arms]
+    total = len(pairs)
+    done = 0
+
+    def finished(index: int, result: PairResult, seconds: float) -> None:
+        nonlocal done
+        done += 1
+        if done == 1:  # the runs there, if any, have just been found of these sizes
+            (out / SIZES_RECORD).write_text(json.dumps(_sizes_record(settings), indent=2))
+        arm, seed = pairs[index]
+        reused = result.search.reused and result.retrain.reused
+        log(
+            f"[{done}/{total}] {arm.key} seed {seed}: supernet val "
+            f"{result.search.val_top1:.1f}%, retrained test "
+            f"{result.retrain.test_top1:.1f}% ({'reused' if reused else f'{seconds:.0f} s'})"
+        )
+
+    tasks = [partial(run_pair, arm, seed, settings, out) for arm, seed in pairs]
+    for (arm, _), result in zip(pairs, run_jobs(tasks, jobs, finished), strict=True):
+        runs[arm.key].append(result)
+    parts = [part for rs in runs.values() for run in rs for part in (run.search, run.retrain)]
+    arm_results = [
+        ArmResult(
+            key=arm.key,
+            kind=arm.kind,
+            space=arm.space.name,
+            description=arm.description,
+            searched_factors=list(arm.searched_factors),
+            runs=runs[arm.key],
+            summary=summarize_arm(arm, runs[arm.key], groups),
+        )
+        for arm in arms
+    ]
+    comparisons = compare_arms(arm_results)
+    figures, figures_note = write_figures(out, arm_results, comparisons, settings.seeds)
+    # Measured last, so that it covers everything but writing the two text files.
+    wall_seconds = time.perf_counter() - started
+    machine = machine.model_copy(update={"load_average_end": load_average()})
+    results = CompareResults(
+        command=settings.command(out, as_json=as_json),
+        settings=_settings_record(settings),
+        machine=machine,
+        factor_groups=list(groups),
+        arms=arm_results,
+        runs_total=2 * total,
+        runs_reused=sum(part.reused for part in parts),
+        run_wall_seconds_total=sum(p.process.wall_seconds for p in parts if p.process is not None),
+        comparisons=comparisons,
+        figures=figures,
+        figures_note=figures_note,
+        wall_seconds=wall_seconds,
+    )
+    (out / REPORT).write_text(render_report(results))
+    results.write(out / RESULTS_FILE)
+    return results

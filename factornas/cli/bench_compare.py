@@ -1,0 +1,137 @@
+"""``factornas bench compare``: its flags, the settings they give, and what it prints; the
+comparison itself is :mod:`factornas.bench.compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from factornas.bench.budgets import BUDGETS, SIZE_FLAGS, apply_overrides, describe_flag
+from factornas.bench.compare.run import run_compare
+from factornas.bench.compare.settings import (
+    DEFAULT_BASELINES,
+    MIN_SEEDS,
+    QUICK_BASELINES,
+    CompareSettings,
+    comparable_datasets,
+)
+from factornas.bench.jobs import default_threads
+from factornas.bench.report import summary_table
+from factornas.cli.bench_arguments import at_least, integer_or_all
+from factornas.errors import FactorNASError
+
+
+def register_compare(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``compare`` to the ``factornas bench`` subcommands."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="a factorized space vs its flat twin and fixed-factor baselines",
+        description=(
+            "Search every arm with the same budget on Fashion-MNIST or CIFAR-10 for several "
+            "seeds, retrain each derived architecture, and report cost, memory, accuracy, every "
+            "arm's difference to the first with a 95 % interval across seeds, and the agreement "
+            "of the seeds' genotypes (docs/benchmarks.md). Rerunning the same command resumes."
+        ),
+    )
+    parser.add_argument("--space", required=True, help="a factorized space preset, e.g. adarts")
+    parser.add_argument(
+        "--baselines",
+        help="comma-separated: flat (the flat twin) and GROUP=CANDIDATE or CANDIDATE (a factor "
+        f"fixed to one candidate, e.g. relu); default {','.join(DEFAULT_BASELINES)}, "
+        f"with the quick budget {','.join(QUICK_BASELINES)}",
+    )
+    parser.add_argument(
+        "--seeds", type=at_least(1), default=MIN_SEEDS, help=f"seeds per arm (≥ {MIN_SEEDS})"
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget",
+        choices=tuple(BUDGETS),
+        help="named search and retraining sizes (default full); docs/benchmarks.md gives each "
+        "one's sizes and wall time",
+    )
+    budget.add_argument(
+        "--quick", dest="budget", action="store_const", const="quick", help="--budget quick"
+    )
+    sizes = parser.add_argument_group("sizes", "override one size of the budget")
+    for flag, (_, field) in SIZE_FLAGS.items():
+        whole = field.endswith("subset")
+        sizes.add_argument(
+            f"--{flag}",
+            type=integer_or_all if whole else int,
+            default=argparse.SUPPRESS,  # absent unless given: None means "all"
+            metavar="N|all" if whole else "N",
+            help=describe_flag(flag),
+        )
+    parser.add_argument(
+        "--dataset",
+        choices=comparable_datasets(),
+        default="fashion-mnist",
+        help="a registered dataset that loads whole (default fashion-mnist)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output directory (resumes)")
+    parser.add_argument("--data", type=Path, help="the dataset's folder (default: usual places)")
+    parser.add_argument(
+        "--threads",
+        type=at_least(1),
+        help="torch threads of each run (default 1; with --jobs N, the cores split N ways)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=at_least(1),
+        default=1,
+        help="(arm, seed) pairs run at once, each in its own processes (default 1); the "
+        "results equal --jobs 1's with the same --threads",
+    )
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout")
+    parser.set_defaults(handler=run_cli, budget="full")
+
+
+def settings_from_args(args: argparse.Namespace) -> CompareSettings:
+    if args.seeds < MIN_SEEDS:
+        raise FactorNASError(
+            f"--seeds {args.seeds}: the comparison needs at least {MIN_SEEDS} seeds per arm "
+            "for a standard deviation and a pairwise agreement worth reading"
+        )
+    if args.baselines is None:
+        baselines = QUICK_BASELINES if args.budget == "quick" else DEFAULT_BASELINES
+    else:
+        baselines = tuple(t.strip() for t in args.baselines.split(",") if t.strip())
+    given = vars(args)
+    overrides = {
+        flag: given[flag.replace("-", "_")]
+        for flag in SIZE_FLAGS
+        if flag.replace("-", "_") in given
+    }
+    return CompareSettings(
+        space=args.space,
+        baselines=baselines,
+        seeds=args.seeds,
+        sizes=apply_overrides(BUDGETS[args.budget], overrides),
+        budget=args.budget,
+        dataset=args.dataset,
+        data=args.data.resolve() if args.data is not None else None,
+        threads=args.threads if args.threads is not None else default_threads(args.jobs),
+    )
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    console = Console(stderr=args.json)
+    results = run_compare(settings, args.out, as_json=args.json, log=console.print, jobs=args.jobs)
+    if args.json:
+        print(json.dumps(results.to_json()))
+        return 0
+    console.print(summary_table(results), markup=False, soft_wrap=True)
+    for comparison in results.comparisons:
+        for metric in comparison.metrics.values():
+            console.print(
+                f"{metric.label}, {comparison.against} vs {comparison.arm}: {metric.verdict}",
+                markup=False,
+                soft_wrap=True,
+            )
+    console.print(f"{results.wall_seconds:.0f} s; report, results.json and figures in {args.out}")
+    return 0
