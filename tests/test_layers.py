@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "factornas"
 #: sharing a layer do not import each other. ``evaluate`` is the retraining layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("registry",),
+    ("files", "registry"),
     ("runtime", "data"),
     ("kernels",),
     ("factors",),
