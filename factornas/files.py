@@ -52,8 +52,12 @@ def refuse_link(path: str | Path) -> None:
 
 
 def temporary_name_pattern(name: str) -> re.Pattern[str]:
-    """The names :func:`atomic_writer` gives the temporaries of destination ``name``."""
-    return re.compile(rf"^\.{re.escape(name)}\.[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}$")
+    """The names :func:`atomic_writer` gives the temporaries of destination ``name``, and
+    those of factornas 0.1 (``.NAME.tmp``, ``.NAME.tmp-PID``), which a killed run of that
+    version may have left."""
+    return re.compile(
+        rf"^\.{re.escape(name)}\.(?:[A-Za-z0-9_]+{re.escape(TEMP_SUFFIX)}|tmp|tmp-[0-9]+)$"
+    )
 
 
 def remove_stale_temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
@@ -69,9 +73,7 @@ def remove_stale_temporaries(folder: Path, names: Iterable[str]) -> list[Path]:
     except FileNotFoundError:
         return removed
     for entry in entries:
-        if any(p.match(entry.name) for p in patterns) and (
-            entry.is_symlink() or entry.is_file()
-        ):
+        if any(p.match(entry.name) for p in patterns) and (entry.is_symlink() or entry.is_file()):
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed

@@ -56,7 +56,8 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> ModuleType:
     """Import one plug-in; a relative file path is taken from ``base_dir`` (default: cwd).
 
     Raises:
-        PluginError: no such file or module, or the import raised (one line naming both).
+        PluginError: no such file or module, the import raised, or the plug-in called
+            ``sys.exit`` (one line naming the plug-in and what happened).
     """
     try:
         if is_file_spec(spec):
@@ -70,6 +71,11 @@ def load_plugin(spec: str, base_dir: Path | None = None) -> ModuleType:
         return importlib.import_module(spec)
     except PluginError:
         raise
+    except SystemExit as error:  # an exit at import would end the command with its status
+        raise PluginError(
+            f"plugin {spec} exited while being imported (SystemExit({error.code!r})): a plug-in "
+            "must only define and register things"
+        ) from None
     except Exception as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
         reason = f"{type(error).__name__}: {detail}" if detail else type(error).__name__

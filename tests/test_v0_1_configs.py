@@ -8,12 +8,14 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from factornas.evaluate.config import RetrainConfig
 from factornas.runtime.optimizers import scheduled_lr
+from factornas.runtime.owned import read_marker
 from factornas.runtime.rundir import prepare_run_dir
 from factornas.search.config import SearchConfig
-from factornas.search.loop import _current_config
+from factornas.search.loop import _current_config, adopt_search_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "v0_1"
 
@@ -35,12 +37,20 @@ def test_a_search_run_of_factornas_0_1_resumes(tmp_path: Path, name: str) -> Non
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps(saved))
-    (run / "checkpoint.pt").write_bytes(b"")
+    torch.save({"format": 1, "network": {}}, run / "checkpoint.pt")
+    (run / "metrics.jsonl").write_text("")
+    (run / "notes.txt").write_text("the user's own")
     again = prepare_run_dir(
-        run, config.model_dump(mode="json"), normalize=lambda s: _current_config(s, config)
+        run,
+        config.model_dump(mode="json"),
+        kind="search",
+        normalize=lambda s: _current_config(s, config),
+        adopt=adopt_search_run,
     )
     assert again.resuming
     again.release()
+    # Adopted: its files are recorded as the run's, the user's file is not.
+    assert read_marker(run)["files"] == ["metrics.jsonl", "checkpoint.pt", "config.json"]
 
 
 def test_old_search_settings_keep_their_meaning() -> None:

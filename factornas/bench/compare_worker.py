@@ -24,6 +24,7 @@ import torch
 
 from factornas.bench.worker import peak_rss_bytes, worker_main
 from factornas.errors import FactorNASError
+from factornas.files import write_atomic
 
 PROCESS_RECORD = "bench_process.json"
 
@@ -71,10 +72,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": _cpu_seconds() - cpu0,
         "threads": torch.get_num_threads(),
     }
-    path = Path(job["out"]) / PROCESS_RECORD
-    tmp = path.with_name(PROCESS_RECORD + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    write_atomic(Path(job["out"]) / PROCESS_RECORD, json.dumps(record, indent=2) + "\n")
     return record
 
 

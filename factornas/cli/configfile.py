@@ -50,6 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser, base: str) -> None:
         help="print the resolved config (toml, json; default: the --config file's format, "
         "else toml) and exit; feed it back with --config",
     )
+    parser.add_argument(
+        "--allow-plugins",
+        action="store_true",
+        help="import the plug-ins the --config file lists (they run code; without this flag a "
+        "file that lists any is refused; default: off)",
+    )
     add_plugin_argument(parser)
 
 
@@ -69,7 +75,10 @@ class FileSettings:
     """A ``--config`` file split into its settings and its plug-ins, plug-ins imported.
 
     Plug-ins (the file's and ``--plugin`` s) load before anything is validated: a config names
-    factor groups that only exist once a plug-in registered them.
+    factor groups that only exist once a plug-in registered them. Importing one runs its code,
+    so it takes an explicit act (docs/config-files.md, "Plug-ins and trust"): ``--plugin`` on
+    the command line, or ``--allow-plugins`` for those a file lists; a file listing plug-ins
+    without that flag is refused, ``--print-config`` included, before anything is imported.
     """
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -78,6 +87,11 @@ class FileSettings:
         file_plugins = self.raw.pop(PLUGINS_KEY, [])
         if not isinstance(file_plugins, list) or not all(isinstance(p, str) for p in file_plugins):
             raise ConfigFileError(f"{self.path}: {PLUGINS_KEY}: expected a list of strings")
+        if file_plugins and not args.allow_plugins:
+            raise ConfigFileError(
+                f"{self.path} lists plug-ins ({', '.join(file_plugins)}), which run code when "
+                "imported: pass --allow-plugins to import them, or give each with --plugin"
+            )
         base_dir = self.path.parent if self.path else None
         load_plugins(file_plugins, base_dir)
         load_plugins(args.plugin)

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from factornas.errors import GenotypeError
 from factornas.runtime.metrics import read_metrics
-from factornas.runtime.rundir import CONFIG, METRICS
+from factornas.runtime.owned import OwnedDir, claim, owner
+from factornas.runtime.rundir import CONFIG, FIGURES, METRICS
 from factornas.space.genotype import Genotype, node_name
 
 GENOTYPE = "genotype.json"
@@ -94,8 +95,25 @@ def draw(run_dir: Path, genotype: Genotype, out: Path, formats: tuple[str, ...])
     return written
 
 
+def claim_figures(out: Path, run: OwnedDir | None) -> OwnedDir:
+    """The pictures' folder, a directory of ours like a run's (:mod:`factornas.runtime.owned`):
+    a non-empty folder we did not make is refused, and redrawing replaces only our pictures.
+    Inside a run directory of ours (``RUN_DIR/figures``) the run records the folder too, so
+    the run's ``--overwrite`` removes it."""
+    name = f"{out.name}/"
+    recorded = run is not None and name in run.recorded()  # by an older factornas's run
+
+    def adopt(folder: Path) -> list[str] | None:
+        return sorted(entry.name for entry in folder.iterdir()) if recorded else None
+
+    figures = claim(out, "figures", flag="--out", adopt=adopt)
+    if run is not None:
+        run.record([name])
+    return figures
+
+
 def run(args: argparse.Namespace) -> int:
-    from factornas.figures import PlottingUnavailable
+    from factornas.figures import PlottingUnavailable, require_matplotlib
 
     console = Console()
     genotype = load_genotype(args.run_dir)
@@ -104,12 +122,14 @@ def run(args: argparse.Namespace) -> int:
     if args.no_figures:
         return 0
     base = args.run_dir if args.run_dir.is_dir() else args.run_dir.parent
-    out = args.out or base / "figures"
+    out = args.out or base / FIGURES
     formats = ("png", "svg") if args.format == "both" else (args.format,)
     try:
-        written = draw(args.run_dir, genotype, out, formats)
+        require_matplotlib()
     except PlottingUnavailable as error:
         console.print(str(error), markup=False, highlight=False)
         return 0
+    claim_figures(out, run=owner(base) if args.out is None else None)
+    written = draw(args.run_dir, genotype, out, formats)
     console.print(f"wrote {len(written)} pictures to {out}", highlight=False)
     return 0

@@ -7,10 +7,8 @@ restricted unpickler that only rebuilds numpy arrays, so a tampered file cannot 
 
 from __future__ import annotations
 
-import os
 import pickle
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from factornas.data.arrays import ImageArrays
 from factornas.data.download import check_md5, default_data_root, download_file
 from factornas.data.errors import DataError
 from factornas.data.registry import register_dataset
+from factornas.files import write_atomic
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -63,17 +62,6 @@ def _has_batches(folder: Path) -> bool:
     return all((folder / name).is_file() for name in (*TRAIN_BATCHES, *TEST_BATCHES))
 
 
-def _write_atomic(dest: Path, data: bytes) -> None:
-    """Write ``dest`` via a temporary file so an interrupted extraction leaves no stub."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def _extract(archive: Path, dest: Path) -> None:
     """Extract the batch files only, each atomically, ignoring any other archive member."""
     folder = dest / FOLDER
@@ -87,7 +75,7 @@ def _extract(archive: Path, dest: Path) -> None:
                     if source is None:
                         raise tarfile.ReadError(f"cannot read member {member.name}")
                     with source:
-                        _write_atomic(folder / name, source.read())
+                        write_atomic(folder / name, source.read())
     except (tarfile.TarError, OSError, EOFError) as err:
         raise DataError(
             f"cannot extract {archive} into {dest} ({err}): delete the archive "

@@ -51,10 +51,24 @@ def download_file(
     ``manual_hint`` finishes the error message when the network fails, telling the user where
     to put the file by hand (most clusters have no internet on compute nodes).
     """
+    missing = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(f"cannot create {dest.parent} ({err}); {manual_hint}") from err
+    try:
+        return _download(url, dest, md5, manual_hint=manual_hint, timeout=timeout)
+    except BaseException:
+        for folder in missing:  # a failed download leaves no empty data folder behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _download(url: str, dest: Path, md5: str, *, manual_hint: str, timeout: float) -> Path:
+    """The transfer itself, into a ``.part`` temporary renamed only once its MD5 matches."""
     digest = hashlib.md5(usedforsecurity=False)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)

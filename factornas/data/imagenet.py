@@ -13,7 +13,6 @@ import json
 import math
 import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +25,7 @@ from torch.utils.data import Dataset
 from factornas.data.errors import DataError
 from factornas.data.registry import DATASETS, DatasetSpec
 from factornas.data.seeds import derive_seed, generator
+from factornas.files import write_atomic
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -143,13 +143,7 @@ def write_file_list(path: Path, files: FileList) -> None:
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(payload, out)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomic(path, json.dumps(payload))
 
 
 def read_file_list(path: Path, root: Path | None = None) -> FileList:

@@ -30,7 +30,7 @@ from factornas.evaluate.graphed import Outputs, retrain_graphs, step_key
 from factornas.evaluate.network import EvalNetwork, build_network
 from factornas.evaluate.schedule import drop_path_probability
 from factornas.runtime import optim
-from factornas.runtime.checkpoint import load_checkpoint, save_checkpoint
+from factornas.runtime.checkpoint import is_checkpoint_of, load_checkpoint, save_checkpoint
 from factornas.runtime.cuda_graphs import StepGraphs
 from factornas.runtime.device import pick_device
 from factornas.runtime.meter import DeviceSums
@@ -39,10 +39,12 @@ from factornas.runtime.optimizers import build_optimizer, scheduled_lr
 from factornas.runtime.precision import Precision, at_least_fp32, autocast
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
-from factornas.runtime.rundir import RunDir, prepare_run_dir
+from factornas.runtime.rundir import RunDir, legacy_adopter, prepare_run_dir
 from factornas.space.genotype import Genotype
 
 CHECKPOINT_FORMAT = 1
+#: Recognises a retraining run directory of factornas 0.1 (no marker) by its checkpoint.
+adopt_train_run = legacy_adopter(lambda path: is_checkpoint_of(path, CHECKPOINT_FORMAT, "model"))
 #: Offset of the augmentation generator's seed from the run seed.
 AUGMENT_SEED_OFFSET = 1
 
@@ -216,8 +218,10 @@ def retrain(
     run: RunDir = prepare_run_dir(
         out,
         {"config": config.model_dump(mode="json"), "genotype": genotype.model_dump(mode="json")},
+        kind="train",
         overwrite=overwrite,
         normalize=_current_run,
+        adopt=adopt_train_run,
     )
     try:
         return _retrain_in(run, genotype, config, data, device, progress, on_epoch, cuda_graphs)

@@ -13,6 +13,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from factornas.errors import FactorNASError
+from factornas.files import atomic_path
+from factornas.runtime.owned import owner
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -43,20 +45,27 @@ def save(figure: Figure, stem: Path, formats: Iterable[str], *, tight: bool = Tr
     ``tight`` (an extra layout pass: figures laid out to the inch pass ``tight=False``).
 
     SVG keeps its text as ``<text>`` elements (``svg.fonttype: none``) instead of outlines:
-    labels stay searchable, selectable and small.
+    labels stay searchable, selectable and small. Each file is written to a temporary and
+    renamed; in a folder of ours (``show``'s, a comparison's) its name is recorded first.
     """
     import matplotlib
 
+    folder = owner(stem.parent)
     written = []
     for fmt in formats:
         if fmt not in FORMATS:
             raise FactorNASError(f"unknown figure format {fmt!r}; use {' or '.join(FORMATS)}")
         path = stem.with_suffix(f".{fmt}")
+        if folder is not None:
+            folder.record([path.name])
         # No date and a fixed id salt: the same figure always gives the same bytes.
         metadata = {"Date": None} if fmt == "svg" else {}
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "factornas"}):
+        with (
+            matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "factornas"}),
+            atomic_path(path) as tmp,
+        ):
             figure.savefig(
-                path,
+                tmp,
                 format=fmt,
                 dpi=150,
                 bbox_inches="tight" if tight else None,

@@ -1,9 +1,11 @@
 """Full-state checkpoints, written atomically and read with ``weights_only=True``.
 
 A checkpoint is written to a temporary file in the same directory, flushed to disk, then
-renamed over the old one: a process killed at any moment leaves either the previous complete
-checkpoint or the new complete one, never a torn file. Loading uses ``weights_only=True`` so a
-checkpoint cannot execute code; everything saved is tensors and plain Python data.
+renamed over the old one (:mod:`factornas.files`): a process killed at any moment leaves either
+the previous complete checkpoint or the new complete one, never a torn file. Loading uses
+``weights_only=True`` so a checkpoint cannot execute code; everything saved is tensors and plain
+Python data. A checkpoint that cannot be read for its permissions is said to be so: the advice
+to delete it is kept for files that were read and are damaged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from factornas.errors import FactorNASError
+from factornas.files import atomic_writer
 
 
 class CheckpointError(FactorNASError):
@@ -24,27 +27,19 @@ class CheckpointError(FactorNASError):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Atomically write ``state`` to ``path`` (temp file + fsync + rename)."""
+    """Atomically write ``state`` to ``path`` (:func:`factornas.files.atomic_writer`: a unique
+    temporary, fsync, rename; the temporary of a killed write is removed by the next run)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
+        with atomic_writer(path, "wb") as handle:
             torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as error:
-        # A full disk must not be filled further by the half-written copy.
-        tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
-        if isinstance(error, RuntimeError):
-            raise CheckpointError(
-                f"cannot write checkpoint {path} ({_reason(error)}): check that its disk has "
-                "space, then rerun to resume"
-            ) from None
-        raise
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"cannot write checkpoint {path} ({_reason(error)}): check that its disk has "
+            "space, then rerun to resume"
+        ) from None
     return path
 
 
@@ -70,8 +65,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (permission denied): give this user read access "
+            "to it (chmod u+r), or run as its owner"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError as error:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({error.strerror}): give this user read access "
+            "to it, or run as its owner"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as error:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or unreadable ({_reason(error)}): delete it to start "
@@ -97,3 +102,13 @@ def _reason(error: BaseException) -> str:
     if "weights_only" in text or "Weights only" in text:
         return "it holds objects a factornas checkpoint never holds"
     return text.splitlines()[0]
+
+
+def is_checkpoint_of(path: Path, fmt: int, key: str) -> bool:
+    """Whether ``path`` is a checkpoint factornas wrote (format ``fmt``, holding ``key``), read
+    memory-mapped so that recognising a multi-GB file costs nothing; any failure is a no."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return False
+    return isinstance(state, dict) and state.get("format") == fmt and key in state

@@ -6,7 +6,8 @@ SIGKILL included: a lock file left by a dead process is simply locked again (tak
 no PID guessing. The file records the holder's PID and host so a refusal can name it. The
 holder deletes the file when it releases the lock (a killed holder leaves it, harmlessly); a
 process that locked a file which was deleted or replaced meanwhile sees that its inode is no
-longer the one at the path, and tries again on the new file.
+longer the one at the path, and tries again on the new file. The file is opened with
+``O_NOFOLLOW``: a symbolic link planted at ``.lock`` is refused, never truncated through.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 from pathlib import Path
 
 from factornas.errors import FactorNASError
+from factornas.files import open_no_follow, read_text_no_follow
 
 LOCK = ".lock"
 
@@ -32,7 +34,7 @@ class RunLock:
     def __init__(self, root: Path) -> None:
         self.path = root / LOCK
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as error:
@@ -52,8 +54,8 @@ class RunLock:
 
     def _holder(self) -> str:
         try:
-            pid, host = self.path.read_text().split()
-        except (OSError, ValueError):
+            pid, host = read_text_no_follow(self.path).split()
+        except (OSError, ValueError, FactorNASError):
             return "another process"
         return f"process {pid} on {host}"
 

@@ -1,4 +1,8 @@
-"""``metrics.jsonl``: one JSON object per epoch, appended and flushed as it happens."""
+"""``metrics.jsonl``: one JSON object per epoch, appended and flushed as it happens.
+
+The file is read, rewritten and appended to without following a symbolic link
+(:mod:`factornas.files`): a link planted at its name is refused, its target left alone.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from factornas.errors import FactorNASError
+from factornas.files import open_append, read_text_no_follow, write_atomic
 
 
 class MetricsError(FactorNASError):
@@ -24,7 +29,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return []
-    text = path.read_text()
+    text = read_text_no_follow(path)
     lines = text.splitlines()
     if lines and not text.endswith("\n"):
         lines.pop()  # torn mid-write
@@ -51,11 +56,11 @@ class MetricsLog:
         self.path = Path(path)
         if keep_epochs_below is not None:
             kept = [r for r in read_metrics(self.path) if r.get("epoch", 0) < keep_epochs_below]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         try:
-            with open(self.path, "a") as handle:
+            with open_append(self.path) as handle:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())

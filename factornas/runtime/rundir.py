@@ -4,26 +4,31 @@ Running the same command on the same directory resumes from its checkpoint. A di
 holds a *finished* run is never overwritten silently, and a checkpoint made with a different
 configuration is never resumed silently: both are user errors with a one-line message.
 
-Three rules keep a directory readable whatever happens to the process:
+Four rules keep a directory readable, and the user's files safe, whatever happens:
 
+* only a directory of ours is used: new, empty, or holding our ``.factornas`` marker
+  (:mod:`factornas.runtime.owned`), which records every file a run writes before it is written;
 * one process at a time: the run holds ``RUN_DIR/.lock`` (:mod:`factornas.runtime.lock`);
-* ``overwrite`` deletes every file a run writes, the finished marker first, *before* the new
-  run writes anything, so files of two runs never sit side by side;
-* the results (``genotype.json``, ``arch_weights.json``) are written by :meth:`RunDir.finish`
-  only, each to a temporary name then renamed, and ``summary.json`` last.
+* ``overwrite`` deletes the recorded files, the finished marker first, *before* the new run
+  writes anything, so files of two runs never sit side by side (and the user's own stay);
+* every file is written through :mod:`factornas.files` (a temporary, then a rename; never
+  through a symbolic link), and the results (``genotype.json``, ``arch_weights.json``) by
+  :meth:`RunDir.finish` only, ``summary.json`` last. Temporaries of a killed process are
+  removed by the next run that holds the directory.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from factornas.errors import FactorNASError
-from factornas.runtime.lock import RunLock
+from factornas.files import read_text_no_follow, refuse_link, remove_stale_temporaries, write_atomic
+from factornas.runtime.lock import LOCK, RunLock
+from factornas.runtime.owned import MARKER, Adopter, OwnedDir, claim
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -32,9 +37,12 @@ SUMMARY = "summary.json"
 GENOTYPE = "genotype.json"
 ARCH_WEIGHTS = "arch_weights.json"
 FIGURES = "figures"
-#: Everything a run (and ``factornas show``) writes, the finished marker first: deleting in this
-#: order, an interrupted ``--overwrite`` never leaves a directory that reads as finished.
-OUTPUTS = (SUMMARY, GENOTYPE, ARCH_WEIGHTS, METRICS, CHECKPOINT, CONFIG)
+#: What a run of a factornas older than the marker wrote: the record of an adopted run.
+LEGACY_OUTPUTS = (SUMMARY, GENOTYPE, ARCH_WEIGHTS, METRICS, CHECKPOINT, CONFIG)
+#: Recorded as the run's when it starts: the loops write them by path.
+_WRITTEN_BY_EVERY_RUN = (CONFIG, METRICS, CHECKPOINT)
+#: Names that are never a symbolic link in a run directory of ours.
+_OWN_NAMES = (MARKER, LOCK, *LEGACY_OUTPUTS)
 
 
 class RunDirError(FactorNASError):
@@ -49,8 +57,8 @@ class RunDir:
     resuming: bool
     #: Held by the process that prepared the directory (rank 0 under torchrun), else None.
     lock: RunLock | None = field(default=None, compare=False, repr=False)
-    #: Whether preparing it created ``root`` (so abandoning the run removes it again).
-    created: bool = False
+    #: The directory's ownership record, on the process that prepared it, else None.
+    owned: OwnedDir | None = field(default=None, compare=False, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -68,6 +76,12 @@ class RunDir:
     def summary_path(self) -> Path:
         return self.root / SUMMARY
 
+    def file(self, name: str) -> Path:
+        """The path of ``name`` in the run, recorded as the run's before it is written."""
+        if self.owned is None:
+            raise RunDirError(f"only the process that prepared {self.root} writes into it")
+        return self.owned.file(name)
+
     def finish(self, summary: dict[str, Any], results: dict[str, str] | None = None) -> None:
         """Write ``results`` (file name → text), then mark the run finished; a later run on
         this directory is refused. Every file goes to a temporary name first and is renamed,
@@ -76,13 +90,7 @@ class RunDir:
         """
         files = {**(results or {}), SUMMARY: json.dumps({"finished": True, **summary}, indent=2)}
         for name, text in files.items():
-            tmp = self.root / f".{name}.tmp"
-            try:
-                tmp.write_text(text + "\n")
-                tmp.replace(self.root / name)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            write_atomic(self.file(name), text + "\n")
 
     def release(self) -> None:
         """Free the directory for the next run (idempotent)."""
@@ -90,24 +98,23 @@ class RunDir:
             self.lock.release()
 
     def abandon(self) -> None:
-        """Undo a fresh run that failed before its first checkpoint (bad data, a bad frozen
-        level): remove what it wrote, and ``root`` itself if preparing it created it."""
-        if not self.resuming and self.lock is not None and not self.checkpoint_path.exists():
-            for name in (METRICS, CONFIG):
-                (self.root / name).unlink(missing_ok=True)
-        self._release_and_prune()
-
-    def _release_and_prune(self) -> None:
+        """Undo a fresh run that failed before its first checkpoint (bad data, a diverged
+        first epoch): remove what it wrote, the marker too when nothing else is left, and
+        ``root`` itself if preparing it created it. A run with a checkpoint is kept."""
+        owned = self.owned
+        if self.resuming or owned is None or self.checkpoint_path.exists():
+            self.release()
+            return
+        owned.clear()
         self.release()
-        if self.created and self.lock is not None and not any(self.root.iterdir()):
-            self.root.rmdir()
+        owned.discard()
 
 
 def _read_object(path: Path) -> dict[str, Any]:
     """A JSON object file of a run directory, or a one-line error saying how to get past it."""
     try:
-        value = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        value = json.loads(read_text_no_follow(path))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         value = error
     if not isinstance(value, dict):
         raise RunDirError(
@@ -123,16 +130,37 @@ def is_finished(root: str | Path) -> bool:
     return path.exists() and bool(_read_object(path).get("finished"))
 
 
+def legacy_adopter(is_our_checkpoint: Callable[[Path], bool]) -> Adopter:
+    """Recognise a run of a factornas older than the marker by its checkpoint
+    (``is_our_checkpoint``), and record the files such a run wrote."""
+
+    def adopt(root: Path) -> list[str] | None:
+        checkpoint = root / CHECKPOINT
+        if not checkpoint.is_file() or checkpoint.is_symlink() or not is_our_checkpoint(checkpoint):
+            return None
+        names = [name for name in LEGACY_OUTPUTS if (root / name).exists()]
+        for folder in (FIGURES, "tensorboard"):
+            if (root / folder).is_dir():
+                names.append(f"{folder}/")
+        return names
+
+    return adopt
+
+
 def prepare_run_dir(
     root: str | Path,
     config: dict[str, Any],
     *,
+    kind: str,
     overwrite: bool = False,
     normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    adopt: Adopter | None = None,
 ) -> RunDir:
-    """Create or reopen ``root`` for a run of ``config``.
+    """Create or reopen ``root`` for a run of ``config`` (``kind``: ``search`` or ``train``).
 
-    * empty or new directory → a fresh run; ``config.json`` is written;
+    * new or empty directory → a fresh run: the marker, then ``config.json``, are written;
+    * a non-empty directory without our marker → refused, whatever ``overwrite`` says (unless
+      ``adopt`` recognises a run of an older factornas);
     * a checkpoint with the same config → resume;
     * a finished run, or a checkpoint of another config → error, unless ``overwrite``.
 
@@ -141,53 +169,73 @@ def prepare_run_dir(
     race with it.
     """
     root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise RunDirError(f"{root} is a file, not a directory: choose another --out")
-    created = not root.exists()
+    locks: list[RunLock] = []
+
+    def hold(folder: Path) -> None:
+        for name in _OWN_NAMES:
+            refuse_link(folder / name)
+        locks.append(RunLock(folder))
+
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(root)
+        owned = claim(root, kind, adopt=adopt, hold=hold)
     except OSError as error:
+        for held in locks:
+            held.release()
         raise RunDirError(
             f"cannot use {root} as a run directory ({error.strerror}): choose another --out"
         ) from None
-    try:
-        resuming = _inspect(root, config, overwrite, normalize)
     except BaseException:
-        RunDir(root, False, lock, created)._release_and_prune()
+        for held in locks:
+            held.release()
         raise
-    run = RunDir(root, resuming, lock, created)
+    lock = locks[0]
     try:
-        tmp = root / f".{CONFIG}.tmp"
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        tmp.replace(run.config_path)
+        remove_stale_temporaries(root, {*owned.recorded(), *_OWN_NAMES})
+        resuming = _inspect(owned, config, overwrite, normalize)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        lock.release()
+        owned.discard()
+        raise
+    run = RunDir(root, resuming, lock, owned)
+    try:
+        owned.record(_WRITTEN_BY_EVERY_RUN)
+        write_atomic(run.config_path, json.dumps(config, indent=2) + "\n")
+    except BaseException:
         run.abandon()
         raise
     return run
 
 
 def _inspect(
-    root: Path,
+    owned: OwnedDir,
     config: dict[str, Any],
     overwrite: bool,
     normalize: Callable[[dict[str, Any]], dict[str, Any]] | None,
 ) -> bool:
-    """Whether the run in ``root`` resumes; clears it first for ``overwrite``. ``normalize``
+    """Whether the run in ``owned`` resumes; clears it first for ``overwrite``. ``normalize``
     brings a saved config up to date before the comparison (a setting added since it was
     written takes its default), so a run of an earlier version still resumes."""
-    if overwrite:
-        for name in OUTPUTS:
-            (root / name).unlink(missing_ok=True)
-        shutil.rmtree(root / FIGURES, ignore_errors=True)
-        return False
-    if is_finished(root):
-        raise RunDirError(
-            f"{root} holds a finished run: choose another --out, or pass --overwrite to replace it"
-        )
-    if not (root / CHECKPOINT).exists():
-        return False
+    root = owned.root
+    if not overwrite:
+        if is_finished(root):
+            raise RunDirError(
+                f"{root} holds a finished run: choose another --out, or pass --overwrite to "
+                "replace it"
+            )
+        if (root / CHECKPOINT).exists():
+            _check_same_config(root, config, normalize)
+            return True
+    # A fresh run: what an earlier run recorded here is replaced (with no checkpoint, that run
+    # never got past its first epoch), the finished marker first.
+    owned.clear(first=(SUMMARY,))
+    return False
+
+
+def _check_same_config(
+    root: Path,
+    config: dict[str, Any],
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> None:
     saved = _read_object(root / CONFIG) if (root / CONFIG).exists() else None
     if saved is not None and normalize is not None:
         try:
@@ -199,4 +247,3 @@ def _inspect(
             f"{root} holds a checkpoint of a different configuration: use the same flags "
             "to resume it, another --out, or --overwrite"
         )
-    return True

@@ -44,6 +44,7 @@ from factornas.data import (
     write_file_list,
 )
 from factornas.runtime.distributed import DistContext
+from factornas.runtime.owned import owner
 from factornas.runtime.rundir import CHECKPOINT
 from factornas.search.config import SearchConfig
 
@@ -131,6 +132,9 @@ def search_file_lists(
                 data.imagenet.val_fraction,
                 seed=config.seed,
             )
+            run = owner(run_root)
+            if run is not None:
+                run.record([path.name for path in paths])
             for path, files in zip(paths, sampled, strict=True):
                 write_file_list(path, files)
     if dist.enabled:

@@ -22,7 +22,12 @@ import torch
 from torch.nn import functional as F
 
 from factornas.errors import DerivationError, FactorNASError
-from factornas.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from factornas.runtime.checkpoint import (
+    CheckpointError,
+    is_checkpoint_of,
+    load_checkpoint,
+    save_checkpoint,
+)
 from factornas.runtime.device import pick_device
 from factornas.runtime.distributed import (
     DistContext,
@@ -39,7 +44,14 @@ from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.precision import forward_fp32_out
 from factornas.runtime.progress import REFRESH_EVERY, make_progress
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
-from factornas.runtime.rundir import ARCH_WEIGHTS, GENOTYPE, RunDir, RunDirError, prepare_run_dir
+from factornas.runtime.rundir import (
+    ARCH_WEIGHTS,
+    GENOTYPE,
+    RunDir,
+    RunDirError,
+    legacy_adopter,
+    prepare_run_dir,
+)
 from factornas.search.config import DerivationConfig, SearchConfig
 from factornas.search.data import build_search_data
 from factornas.search.freeze import apply_frozen_levels
@@ -55,6 +67,8 @@ from factornas.supernet.network import SearchNetwork
 from factornas.supernet.skip_dropout import install_skip_dropout, set_skip_dropout
 
 CHECKPOINT_FORMAT = 1
+#: Recognises a search run directory of factornas 0.1 (no marker) by its checkpoint.
+adopt_search_run = legacy_adopter(lambda path: is_checkpoint_of(path, CHECKPOINT_FORMAT, "network"))
 #: Called on rank 0 with each epoch's record, after it is written to metrics.jsonl.
 EpochHook = Callable[[dict[str, Any]], None]
 
@@ -266,8 +280,10 @@ class Search:
                 run = prepare_run_dir(
                     out,
                     self.config.model_dump(mode="json"),
+                    kind="search",
                     overwrite=overwrite,
                     normalize=lambda saved: _current_config(saved, self.config),
+                    adopt=adopt_search_run,
                 )
                 outcome = int(run.resuming)
             except (FactorNASError, OSError) as refusal:
@@ -563,5 +579,8 @@ def run_search(
         )
         try:
             return search.run_search()
+        except BaseException:
+            search.run.abandon()  # a fresh run with no checkpoint yet leaves nothing behind
+            raise
         finally:
             search.run.release()

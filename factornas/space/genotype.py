@@ -16,6 +16,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from factornas.errors import GenotypeError, first_problem
+from factornas.files import write_atomic
 
 GENOTYPE_FORMAT = 1
 
@@ -129,11 +130,7 @@ class Genotype(BaseModel):
 
     def save(self, path: str | Path) -> Path:
         """Write atomically (temp file + rename): a crash never leaves half a genotype."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
-        return path
+        return write_atomic(Path(path), self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Genotype:

@@ -137,8 +137,8 @@ def attention_plugin() -> Iterator[None]:
 def test_the_example_plugin_is_searched_from_a_config_file(tmp_path: Path) -> None:
     assert "attention" not in registry
     out = tmp_path / "run"
-    code = main(["search", "--config", str(EXAMPLE), "--epochs", "1", "--channels", "4",
-                 "--no-progress", "--out", str(out)])  # fmt: skip
+    code = main(["search", "--config", str(EXAMPLE), "--allow-plugins", "--epochs", "1",
+                 "--channels", "4", "--no-progress", "--out", str(out)])  # fmt: skip
     assert code == 0
     genotype = json.loads((out / "genotype.json").read_text())
     factors = [edge["factors"] for node in genotype["normal"]["nodes"] for edge in node]
@@ -200,7 +200,8 @@ def test_malformed_config_files_are_one_line(
     if name is not None:
         (tmp_path / name).write_text(text)
     preset = [] if "space" in text else ["--preset", "adarts"]
-    code = main(["search", *preset, "--config", name or "missing.toml", "--out", "run"])
+    allow = ["--allow-plugins"] if "plugins" in text else []
+    code = main(["search", *preset, "--config", name or "missing.toml", *allow, "--out", "run"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {message}"), err

@@ -23,6 +23,7 @@ def test_show_prints_the_table_and_writes_every_picture(
     assert "c_{k-2} → 0" in out and "wrote 7 pictures" in out
     figures = sorted(p.name for p in (run_dir / "figures").iterdir())
     assert figures == [
+        ".factornas",  # the folder is ours: redrawing replaces exactly these
         "arch_normal.png",
         "arch_normal_normalization.png",
         "arch_normal_op_bare.png",
@@ -39,7 +40,11 @@ def test_show_a_genotype_file_into_another_directory(run_dir: Path, tmp_path: Pa
     out = tmp_path / "pictures"
     genotype = run_dir / "genotype.json"
     assert main(["show", str(genotype), "--out", str(out), "--format", "svg"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["cell_normal.svg", "cell_reduce.svg"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".factornas",
+        "cell_normal.svg",
+        "cell_reduce.svg",
+    ]
 
 
 def test_without_matplotlib_the_table_is_still_printed(

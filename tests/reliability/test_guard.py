@@ -166,6 +166,7 @@ def test_full_disk_keeps_the_previous_checkpoint_and_leaves_no_temp_file(
     )
     assert len(first) == 1 and (out / "checkpoint.pt").read_bytes() == first[0]
     assert sorted(p.name for p in out.iterdir()) == [
+        ".factornas",
         "checkpoint.pt",
         "config.json",
         "metrics.jsonl",

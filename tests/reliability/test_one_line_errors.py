@@ -15,6 +15,7 @@ import pytest
 from factornas.data import fashion_mnist as fm
 from factornas.data import make_fake_fashion_mnist
 from factornas.presets.published import published_genotype
+from factornas.runtime.owned import claim
 from tests.reliability.conftest import (
     TINY_ADARTS,
     TINY_SEARCH,
@@ -99,10 +100,14 @@ def _offline_with_debian_copy(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> lis
     ]  # fmt: skip
 
 
-def _run_dir_with(**files: str) -> Callable[[Path], None]:
+def _run_dir_with(kind: str = "search", **files: str) -> Callable[[Path], None]:
+    """A run directory of ours (its marker records the files) holding ``files``."""
+
     def write(tmp: Path) -> None:
-        for name, text in files.items():
-            _file(f"run/{name.replace('_json', '.json').replace('_pt', '.pt')}", text)(tmp)
+        names = [name.replace("_json", ".json").replace("_pt", ".pt") for name in files]
+        claim(tmp / "run", kind).record(names)
+        for name, text in zip(names, files.values(), strict=True):
+            _file(f"run/{name}", text)(tmp)
 
     return write
 
@@ -155,7 +160,7 @@ CASES = [
     ),
     Case(
         "train-summary-holding-a-list",
-        _with(_run_dir_with(summary_json="[]"), _train()),
+        _with(_run_dir_with("train", summary_json="[]"), _train()),
         "summary.json is damaged",
     ),
     # -- devices ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from factornas.cli import main
+from factornas.runtime.owned import MARKER, read_marker
 from tests.reliability.conftest import TINY_SEARCH, one_line_error
 
 RESULTS = ("summary.json", "genotype.json", "arch_weights.json")
@@ -17,7 +18,9 @@ RESULTS = ("summary.json", "genotype.json", "arch_weights.json")
 def test_a_finished_run_writes_its_results_together_and_no_temp_file(finished: Path) -> None:
     assert all((finished / name).is_file() for name in RESULTS)
     assert json.loads((finished / "summary.json").read_text())["finished"] is True
-    assert sorted(p.name for p in finished.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in finished.iterdir() if p.name.startswith(".")) == [".factornas"]
+    recorded = read_marker(finished)["files"]
+    assert sorted(recorded) == sorted(p.name for p in finished.iterdir() if p.name != MARKER)
 
 
 def test_an_overwrite_that_fails_leaves_no_stale_genotype(
@@ -32,15 +35,18 @@ def test_an_overwrite_that_fails_leaves_no_stale_genotype(
     assert line == f"error: {finished} is a directory without a genotype.json"
 
 
-def test_overwrite_replaces_every_file_of_the_old_run(
+def test_overwrite_replaces_every_file_of_the_old_run_and_none_of_the_users(
     finished: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (finished / "figures").mkdir()
-    (finished / "figures" / "cell_normal.png").write_bytes(b"old picture")
+    pytest.importorskip("matplotlib")
+    assert main(["show", str(finished), "--format", "svg"]) == 0  # figures/, recorded
+    (finished / "notes.txt").write_text("the user's own")
+    (finished / "figures" / "mine.txt").write_text("the user's own too")
     old_config = json.loads((finished / "config.json").read_text())
     assert main([*TINY_SEARCH, "--seed", "9", "--overwrite", "--out", str(finished)]) == 0
     assert json.loads((finished / "config.json").read_text())["seed"] == 9 != old_config["seed"]
-    assert not (finished / "figures").exists()
+    assert sorted(p.name for p in (finished / "figures").iterdir()) == [MARKER, "mine.txt"]
+    assert (finished / "notes.txt").read_text() == "the user's own"
     summary = json.loads((finished / "summary.json").read_text())
     genotype = json.loads((finished / "genotype.json").read_text())
     assert summary["genotype"] == genotype

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from factornas.runtime.owned import claim
 from factornas.runtime.rundir import RunDir
 from factornas.space.genotype import Genotype
 
@@ -115,7 +116,7 @@ def test_finished_run_is_never_overwritten_silently(tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_config_is_not_resumed(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    out.mkdir()
+    claim(out, "search").record(["checkpoint.pt", "config.json"])
     (out / "checkpoint.pt").write_bytes(b"")
     (out / "config.json").write_text("{}")
     result = subprocess.run(
@@ -136,7 +137,10 @@ def test_a_run_written_before_a_setting_existed_still_resumes(tmp_path: Path) ->
     def prepare(config: dict) -> RunDir:
         starting = SearchConfig.model_validate(config)
         return prepare_run_dir(
-            tmp_path / "run", config, normalize=lambda saved: _current_config(saved, starting)
+            tmp_path / "run",
+            config,
+            kind="search",
+            normalize=lambda saved: _current_config(saved, starting),
         )
 
     config = search_preset("adarts").model_dump(mode="json")

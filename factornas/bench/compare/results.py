@@ -35,6 +35,7 @@ from factornas.bench.arms import ArmKind
 from factornas.bench.budgets import BudgetName, Sizes
 from factornas.bench.machine import Machine
 from factornas.errors import FactorNASError, first_problem
+from factornas.files import write_atomic
 from factornas.space.genotype import Genotype
 
 #: 2: budgets with overrides, the dataset, and every arm against the first (``comparisons``).
@@ -224,9 +225,7 @@ class CompareResults(_Record):
         return json.dumps(self.to_json(), indent=2) + "\n"
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.dumps())
-        return path
+        return write_atomic(Path(path), self.dumps())
 
 
 def load_results(path: str | Path) -> CompareResults:

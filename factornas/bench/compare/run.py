@@ -40,9 +40,11 @@ from factornas.bench.compare_worker import PROCESS_RECORD
 from factornas.bench.differences import compare_arms
 from factornas.bench.jobs import run_jobs
 from factornas.bench.machine import describe_machine, load_average
-from factornas.bench.report import render_report, write_figures
+from factornas.bench.report import FIGURES, render_report, write_figures
 from factornas.errors import FactorNASError
+from factornas.files import open_append, write_atomic
 from factornas.runtime.metrics import read_metrics
+from factornas.runtime.owned import claim
 from factornas.runtime.rundir import CHECKPOINT, CONFIG, SUMMARY, is_finished
 from factornas.space.genotype import Genotype
 
@@ -51,6 +53,10 @@ LOG = "bench.log"
 SIZES_RECORD = "bench_sizes.json"
 JOB = "bench_job.json"
 REPORT = "report.md"
+#: The kind of run directory each job of a pair writes (:mod:`factornas.runtime.owned`).
+RUN_KINDS = {"search": "search", "retrain": "train"}
+#: What a comparison writes in OUT itself.
+COMPARE_OUTPUTS = (SIZES_RECORD, REPORT, RESULTS_FILE, f"{FIGURES}/", "runs/")
 
 
 # -- resume checks -------------------------------------------------------------------------------
@@ -102,13 +108,16 @@ def _check_same_sizes(out: Path, settings: CompareSettings) -> None:
 
 # -- one pair ------------------------------------------------------------------------------------
 def _run_worker(job: dict[str, Any], run_dir: Path, threads: int) -> None:
-    """Run one job in a child process, its output appended to ``run_dir/bench.log``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Run one job in a child process, its output appended to ``run_dir/bench.log``. The
+    directory is claimed as the job's run directory first (the job and log files are the
+    harness's, recorded in the same marker as the run's own files)."""
+    owned = claim(run_dir, RUN_KINDS[job["task"]])
+    owned.record([JOB, LOG, PROCESS_RECORD])
     job_path = run_dir / JOB
-    job_path.write_text(json.dumps(job, indent=2) + "\n")
+    write_atomic(job_path, json.dumps(job, indent=2) + "\n")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     log_path = run_dir / LOG
-    with open(log_path, "a") as log:
+    with open_append(log_path) as log:
         code = subprocess.call(
             [sys.executable, "-m", "factornas.bench.compare_worker", str(job_path)],
             stdout=log,
@@ -230,7 +239,8 @@ def run_compare(
     arms = build_arms(settings.space, settings.baselines)
     groups = factor_groups(arms[0].space)
     machine = describe_machine(settings.threads).model_copy(update={"jobs": jobs})
-    out.mkdir(parents=True, exist_ok=True)
+    owned = claim(out, "bench-compare")
+    owned.record(COMPARE_OUTPUTS)
     _check_same_sizes(out, settings)
     runs: dict[str, list[PairResult]] = {arm.key: [] for arm in arms}
     # Seed-major (an interrupted run has whole seeds), up to ``jobs`` pairs at once.
@@ -242,7 +252,7 @@ def run_compare(
         nonlocal done
         done += 1
         if done == 1:  # the runs there, if any, have just been found of these sizes
-            (out / SIZES_RECORD).write_text(json.dumps(_sizes_record(settings), indent=2))
+            write_atomic(out / SIZES_RECORD, json.dumps(_sizes_record(settings), indent=2))
         arm, seed = pairs[index]
         reused = result.search.reused and result.retrain.reused
         log(
@@ -286,6 +296,6 @@ def run_compare(
         figures_note=figures_note,
         wall_seconds=wall_seconds,
     )
-    (out / REPORT).write_text(render_report(results))
+    write_atomic(out / REPORT, render_report(results))
     results.write(out / RESULTS_FILE)
     return results

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from factornas.errors import FactorNASError
+from factornas.runtime.owned import NotOursError, owner
 from factornas.space.config import SearchSpace
 from factornas.space.genotype import Genotype
 
@@ -68,6 +69,20 @@ class TensorBoardLogger:
         self._writer: Any = None
         self._draw = self._matplotlib_present()
 
+    def _claim_log_dir(self) -> None:
+        """Record the log folder as the run's (its ``--overwrite`` deletes it whole, so a
+        folder of that name the run did not make is refused rather than written into)."""
+        run = owner(self.log_dir.parent)
+        if run is None:
+            return
+        name = f"{LOG_DIR}/"
+        if self.log_dir.exists() and name not in run.recorded():
+            raise NotOursError(
+                f"{self.log_dir} exists but is not this run's: move it away, or choose "
+                "another --out"
+            )
+        run.record([name])
+
     @staticmethod
     def _matplotlib_present() -> bool:
         try:
@@ -84,6 +99,7 @@ class TensorBoardLogger:
     def __call__(self, record: Mapping[str, Any]) -> None:
         epoch = int(record["epoch"])
         if self._writer is None:
+            self._claim_log_dir()
             self._writer = self._writer_class(str(self.log_dir), purge_step=epoch)
         for key, value in record.items():
             if key != "epoch" and isinstance(value, int | float) and not isinstance(value, bool):
