@@ -12,11 +12,11 @@ from factornas.cli import main
 from factornas.evaluate.config import NetworkConfig
 from factornas.evaluate.network import NetworkCIFAR, NetworkImageNet, build_network
 from factornas.export import (
-    check_onnx,
     export_onnx,
     inference_model,
-    load_retrain_checkpoint,
+    read_retrain_run,
     sample_batch,
+    trained_model,
 )
 from factornas.presets.published import published_genotype
 from tests.tiny import TINY_TRAIN_FLAGS as TINY_TRAIN
@@ -76,7 +76,7 @@ def test_rrelu_exports_as_its_eval_mode_leaky_relu(tmp_path: Path) -> None:
     images = sample_batch(config, 32)
     with torch.no_grad():
         assert torch.equal(model(images), network(images)[0])  # the same function
-    diff = check_onnx(model, images, export_onnx(model, images, tmp_path / "rrelu.onnx"))
+    diff = export_onnx(model, images, tmp_path / "rrelu.onnx").diff
     assert diff is not None and diff <= 1e-4
 
 
@@ -88,8 +88,8 @@ def test_export_a_retrained_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
     assert main(["export", "--checkpoint", str(run), "--torchscript", str(path)]) == 0
 
-    trained = load_retrain_checkpoint(run)
-    model = inference_model(trained.genotype, trained.network, trained.state)
+    trained = read_retrain_run(run)
+    model = trained_model(trained)
     images = sample_batch(trained.network, trained.image_size, seed=1)
     with torch.no_grad():
         assert torch.allclose(torch.jit.load(str(path))(images), model(images), atol=1e-5)

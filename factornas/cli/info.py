@@ -16,6 +16,7 @@ from rich.console import Console
 from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import NetworkConfig
 from factornas.evaluate.cost import DEFAULT_IMAGE_SIZE, network_cost, solve_width
+from factornas.export import MAX_IMAGE_SIZE, check_image_size
 from factornas.presets.published import PUBLISHED
 from factornas.presets.retrain import network_preset
 from factornas.presets.source import load_genotype
@@ -35,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", type=int, help="cells (20 cifar, 14 imagenet)")
     parser.add_argument("--classes", type=int, help="output classes (10 cifar, 1000 imagenet)")
     parser.add_argument("--in-channels", type=int, default=3, help="image channels (3)")
-    parser.add_argument("--image-size", type=int, help="input side (32 cifar, 224 imagenet)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help=f"input side (32 cifar, 224 imagenet), at most {MAX_IMAGE_SIZE}; a side the "
+        "network's reductions cannot take is refused, naming the nearest ones it takes",
+    )
     parser.add_argument(
         "--max-macs", type=int, help="solve for the widest network within this many MACs"
     )
@@ -69,7 +75,11 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
     """Everything ``info`` reports, as plain data."""
     source = load_genotype(args.genotype)
     config = network_config(args, source.inner_group)
-    size = args.image_size or DEFAULT_IMAGE_SIZE[config.kind]
+    given = args.image_size is not None  # 0 included: refused, not taken for the default
+    size = args.image_size if given else DEFAULT_IMAGE_SIZE[config.kind]
+    check_image_size(
+        source.genotype, config, size, "--image-size" if given else "the default image size"
+    )
     info: dict[str, Any] = {"genotype": source.origin, "network": config.kind}
     if args.max_macs is not None:
         try:
