@@ -24,7 +24,7 @@ from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from factornas.errors import FactorNASError, problem_text
+from factornas.errors import FactorNASError, problem_text, reading
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -61,10 +61,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigFileError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigFileError(f"{path}: cannot read it ({error})") from None
-    try:
-        data = tomllib.loads(text) if kind == "toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
-        raise ConfigFileError(f"{path}: not valid {kind.upper()}: {error}") from None
+    with reading(path, f"a {kind.upper()} config"):
+        try:
+            data = tomllib.loads(text) if kind == "toml" else json.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+            raise ConfigFileError(f"{path}: not valid {kind.upper()}: {error}") from None
     if not isinstance(data, dict):
         raise ConfigFileError(f"{path}: expected a table of settings, got {type(data).__name__}")
     return data
@@ -99,15 +100,16 @@ def _field_path(loc: Sequence[int | str], raw: Any) -> str:
 
 def validate(model: type[M], raw: dict[str, Any], source: str) -> M:
     """``raw`` as a ``model``; the first error is one line naming ``source`` and the field."""
-    raw = _nulls_from_toml(raw, model)
-    try:
-        return model.model_validate(raw)
-    except ValidationError as error:
-        errors = error.errors()
-        first = errors[0]
-        where = _field_path(first["loc"], raw) or "config"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigFileError(f"{source}: {where}: {problem_text(first)}{more}") from None
+    with reading(source, "config"):
+        raw = _nulls_from_toml(raw, model)
+        try:
+            return model.model_validate(raw)
+        except ValidationError as error:
+            errors = error.errors()
+            first = errors[0]
+            where = _field_path(first["loc"], raw) or "config"
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise ConfigFileError(f"{source}: {where}: {problem_text(first)}{more}") from None
 
 
 # -- writing -----------------------------------------------------------------------------

@@ -6,7 +6,8 @@ so every message must name the offending thing and say what to do about it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,3 +59,52 @@ class GenotypeError(FactorNASError, ValueError):
 
 class DerivationError(FactorNASError):
     """A discrete architecture cannot be read off the architecture weights by the chosen rule."""
+
+
+class InputError(FactorNASError, ValueError):
+    """A file or value a user gave holds something no reader of ours expected."""
+
+
+#: What parsing and validating hostile content can raise besides our own errors: deep nesting
+#: (RecursionError), integers past C's range or Python's digit limit (OverflowError,
+#: ValueError), wrong shapes (TypeError, KeyError, IndexError, AttributeError), bad bytes.
+HOSTILE_INPUT: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+    OverflowError,
+    UnicodeError,
+)
+
+
+def _reason(error: BaseException) -> str:
+    """A few words on why a reader failed: the exception's first line, or its type."""
+    text = str(error).strip().splitlines()
+    detail = text[0][:200] if text else ""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
+@contextlib.contextmanager
+def reading(source: object, what: str) -> Iterator[None]:
+    """The one guard around every reader of a user's input: whatever the content makes the
+    parser or validator raise becomes one :class:`InputError` line naming ``source`` (a path,
+    or a flag) and ``what`` it was read as. Our own errors pass unchanged; a pydantic error is
+    worded by :func:`first_problem`."""
+    try:
+        yield
+    except FactorNASError:
+        raise
+    except HOSTILE_INPUT as error:
+        from pydantic import ValidationError
+
+        if isinstance(error, ValidationError):
+            where, message = first_problem(error, "top level")
+            raise InputError(f"{source} is not a valid {what} at {where}: {message}") from None
+        raise InputError(
+            f"{source} cannot be read as {what} ({_reason(error)}): fix or replace it"
+        ) from None

@@ -6,10 +6,13 @@ import argparse
 import json
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.table import Table
 
+from factornas.cli.arguments import int_in
 from factornas.presets import SPACE_PRESETS, space_preset
+from factornas.runtime.memory import MAX_CELLS, MAX_CHANNELS, MAX_CLASSES
 from factornas.space.config import SearchSpace
 from factornas.space.size import arch_parameter_count, space_size
 from factornas.supernet.network import STEMS, SearchNetwork, StemKind
@@ -20,9 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "space", help="describe a search space: groups, exact size, parameter counts"
     )
     parser.add_argument("--preset", required=True, help=f"one of: {', '.join(SPACE_PRESETS)}")
-    parser.add_argument("--channels", type=int, default=16, help="initial channels (16)")
-    parser.add_argument("--layers", type=int, default=8, help="search cells (8)")
-    parser.add_argument("--classes", type=int, default=10, help="output classes (10)")
+    parser.add_argument(
+        "--channels", type=int_in(1, MAX_CHANNELS), default=16, help="initial channels (16)"
+    )
+    parser.add_argument("--layers", type=int_in(3, MAX_CELLS), default=8, help="search cells (8)")
+    parser.add_argument(
+        "--classes", type=int_in(2, MAX_CLASSES), default=10, help="output classes (10)"
+    )
     parser.add_argument(
         "--stem", choices=tuple(STEMS), default="cifar", help="search-network stem (cifar)"
     )
@@ -33,8 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def describe(
     space: SearchSpace, channels: int, layers: int, classes: int, stem: StemKind = "cifar"
 ) -> dict[str, Any]:
-    """Everything ``space`` reports, as plain data."""
-    network = SearchNetwork(space, channels=channels, layers=layers, num_classes=classes, stem=stem)
+    """Everything ``space`` reports, as plain data. The supernet is built on the ``meta``
+    device: counting its weights needs their shapes only, whatever its size."""
+    with torch.device("meta"):
+        network = SearchNetwork(
+            space, channels=channels, layers=layers, num_classes=classes, stem=stem
+        )
     cells = {}
     for cell_type in space.cell_types:
         cell = space.cell(cell_type)

@@ -156,7 +156,7 @@ def read_file_list(path: Path, root: Path | None = None) -> FileList:
         classes = tuple(str(c) for c in payload["classes"])
         files = tuple((str(rel), int(label)) for rel, label in payload["files"])
         saved_root = Path(payload["root"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
         raise DataError(
             f"cannot read file list {path} ({err}): delete it to sample the subset again"
         ) from err

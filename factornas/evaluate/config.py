@@ -12,8 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from factornas.data.config import DataConfig
+from factornas.runtime.memory import MAX_CELLS, MAX_CHANNELS
 from factornas.runtime.optimizers import OptimizerConfig
 from factornas.runtime.precision import Precision
+from factornas.runtime.rng import MAX_SEED
 
 NetworkKind = Literal["cifar", "imagenet"]
 
@@ -26,9 +28,9 @@ class NetworkConfig(BaseModel):
     kind: NetworkKind = Field(
         default="cifar", description="cifar (3×3 stem) or imagenet (×8 stems)"
     )
-    channels: int = Field(default=36, gt=0, description="initial channel count C")
+    channels: int = Field(default=36, gt=0, le=MAX_CHANNELS, description="initial channel count C")
     layers: int = Field(
-        default=20, ge=3, description="cells; reductions at 1/3 and 2/3 of the depth"
+        default=20, ge=3, le=MAX_CELLS, description="cells; reductions at 1/3 and 2/3 of the depth"
     )
     num_classes: int = Field(default=10, ge=2)
     in_channels: int = Field(default=3, ge=1, description="image channels (1 for Fashion-MNIST)")
@@ -69,7 +71,7 @@ class RetrainConfig(BaseModel):
     )
     auxiliary_weight: float = Field(default=0.4, ge=0, description="weight of the auxiliary loss")
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     precision: Precision = Field(
         default="fp32",
         description="fp32, or bf16 autocast of the forward pass (losses and optimizer states "

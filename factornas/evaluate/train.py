@@ -33,6 +33,7 @@ from factornas.runtime import optim
 from factornas.runtime.checkpoint import is_checkpoint_of, load_checkpoint, save_checkpoint
 from factornas.runtime.cuda_graphs import StepGraphs
 from factornas.runtime.device import pick_device
+from factornas.runtime.memory import check_fits
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.optimizers import build_optimizer, scheduled_lr
@@ -282,6 +283,14 @@ def _retrain_in(
     cuda_graphs: bool,
 ) -> RetrainResult:
     seed_everything(config.seed)
+    check_fits(
+        lambda: build_network(genotype, config.network),
+        channels=config.network.channels,
+        layers=config.network.layers,
+        device=device,
+        bytes_per_parameter=3 * 4,  # fp32 weights, gradients, momentum
+        what="the evaluation network",
+    )
     model = build_network(genotype, config.network).to(device)
     optimizer = build_optimizer(config.optimizer, list(model.parameters()))
     generator = torch.Generator(device=device)

@@ -101,7 +101,7 @@ def candidate_names(config_path: str | Path) -> dict[str, dict[str, tuple[str, .
     """
     try:
         raw = json.loads(Path(config_path).read_text())["space"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return {}
     try:
         space = SearchSpace.model_validate(raw)

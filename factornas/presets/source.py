@@ -36,7 +36,7 @@ def _run_inner_group(run_dir: Path) -> str | None:
         return None
     try:
         config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, RecursionError, ValueError):  # not a run's config: no switch to make
         return None
     space = config.get("space") if isinstance(config, dict) else None
     inner = space.get("inner_group") if isinstance(space, dict) else None

@@ -18,8 +18,19 @@ from typing import Any
 
 import torch
 
-from factornas.errors import FactorNASError
+from factornas.errors import HOSTILE_INPUT, FactorNASError
 from factornas.files import atomic_writer
+
+#: How torch.load fails on a damaged file: a bad zip, a truncated or bit-flipped pickle inside
+#: it (which fails in any of :data:`HOSTILE_INPUT`'s ways), an unreadable disk.
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    RuntimeError,
+    EOFError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+    OSError,
+    *HOSTILE_INPUT,
+)
 
 
 class CheckpointError(FactorNASError):
@@ -77,7 +88,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} cannot be read ({error.strerror}): give this user read access "
             "to it, or run as its owner"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as error:
+    except _UNREADABLE as error:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or unreadable ({_reason(error)}): delete it to start "
             "over"

@@ -37,7 +37,7 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or hostile JSON
             record = None
         if not isinstance(record, dict):
             raise MetricsError(

@@ -21,6 +21,7 @@ folder the command created (TensorBoard names its event files itself).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
 import fcntl
 import json
@@ -76,7 +77,7 @@ def read_marker(root: Path) -> dict[str, Any]:
     path = root / MARKER
     try:
         value = json.loads(read_text_no_follow(path))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or hostile
         value = None
     if (
         not isinstance(value, dict)
@@ -200,8 +201,16 @@ def _mkdir(root: Path) -> Path | None:
     return missing[-1] if missing else None
 
 
+#: The command being run, as the CLI was given it; unset, the process's own argv is recorded.
+COMMAND: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "factornas_command", default=None
+)
+
+
 def _command() -> str:
-    argv = list(sys.argv)
+    """The command line that made a directory, for the marker (a reader's "what made this?")."""
+    given = COMMAND.get()
+    argv = list(given) if given is not None else list(sys.argv)
     if argv and argv[0].endswith("__main__.py"):
         argv[0] = "python -m factornas"
     return shlex.join(argv) if argv else "python"

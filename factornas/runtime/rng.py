@@ -13,6 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
+#: The largest seed a config takes: the seed and its offsets (data order, augmentation) stay
+#: within torch's 64-bit generator seeds.
+MAX_SEED = 2**62
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""

@@ -114,7 +114,7 @@ def _read_object(path: Path) -> dict[str, Any]:
     """A JSON object file of a run directory, or a one-line error saying how to get past it."""
     try:
         value = json.loads(read_text_no_follow(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # not JSON, not UTF-8, or hostile
         value = error
     if not isinstance(value, dict):
         raise RunDirError(

@@ -17,8 +17,10 @@ from factornas.data.config import DataConfig
 from factornas.errors import RegistryError
 from factornas.relaxations.registry import build_relaxation, relaxation_class
 from factornas.relaxations.stabilizer import build_stabilizer, stabilizer_class
+from factornas.runtime.memory import MAX_CELLS, MAX_CHANNELS
 from factornas.runtime.optimizers import OptimizerConfig
 from factornas.runtime.precision import Precision
+from factornas.runtime.rng import MAX_SEED
 from factornas.space.config import SearchSpace
 from factornas.supernet.cell import CellExecution
 
@@ -237,8 +239,8 @@ class SearchConfig(BaseModel):
 
     space: SearchSpace
     data: DataConfig = DataConfig()
-    channels: int = Field(16, gt=0)
-    layers: int = Field(8, ge=3)
+    channels: int = Field(16, gt=0, le=MAX_CHANNELS)
+    layers: int = Field(8, ge=3, le=MAX_CELLS)
     stem: Literal["cifar", "imagenet"] = "cifar"
     epochs: int = Field(25, gt=0)
     batch_size: int = Field(64, gt=0, description="global batch (split across processes)")
@@ -266,7 +268,7 @@ class SearchConfig(BaseModel):
     arch_init_std: float = Field(
         1e-3, ge=0, description="architecture weights start at N(0, std²); 0: all zeros"
     )
-    seed: int = 2
+    seed: int = Field(2, ge=0, le=MAX_SEED)
     require_skip_connect: bool = Field(
         True, description="report whether the normal cell has a skip_connect (paper §4.2)"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from factornas.errors import FactorNASError
+from factornas.errors import FactorNASError, reading
 from factornas.runtime.rundir import ARCH_WEIGHTS
 from factornas.search.config import SearchConfig
 from factornas.supernet.network import SearchNetwork
@@ -18,13 +18,18 @@ def read_arch_weights(run_dir: Path) -> dict[str, dict[str, list[list[float]]]]:
     """The final softmaxed weights a finished search wrote (``arch_weights.json``)."""
     path = Path(run_dir) / ARCH_WEIGHTS
     try:
-        return json.loads(path.read_text())
+        data = path.read_bytes()
     except OSError:
         raise FactorNASError(
             f"{path} not found: --fix-from needs the directory of a finished factornas search"
         ) from None
-    except json.JSONDecodeError as error:
-        raise FactorNASError(f"{path} is not valid JSON ({error.msg}): rerun that search") from None
+    with reading(path, "architecture weights"):
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as error:
+            raise FactorNASError(
+                f"{path} is not valid JSON ({error.msg}): rerun that search"
+            ) from None
 
 
 def apply_frozen_levels(network: SearchNetwork, config: SearchConfig) -> None:

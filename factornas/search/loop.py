@@ -39,6 +39,7 @@ from factornas.runtime.distributed import (
     max_divergence,
     sum_scalars,
 )
+from factornas.runtime.memory import check_fits
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.precision import forward_fp32_out
@@ -67,6 +68,9 @@ from factornas.supernet.network import SearchNetwork
 from factornas.supernet.skip_dropout import install_skip_dropout, set_skip_dropout
 
 CHECKPOINT_FORMAT = 1
+#: Weights, gradients and momentum in fp32; the second-order step also keeps a copy of the
+#: weights and their validation gradient.
+BYTES_PER_SEARCHED_PARAMETER = {"first": 3 * 4, "second": 5 * 4}
 #: Recognises a search run directory of factornas 0.1 (no marker) by its checkpoint.
 adopt_search_run = legacy_adopter(lambda path: is_checkpoint_of(path, CHECKPOINT_FORMAT, "network"))
 #: Called on rank 0 with each epoch's record, after it is written to metrics.jsonl.
@@ -204,6 +208,19 @@ class Search:
         state = self._load_checkpoint() if self.run.resuming else None
         #: The progressive stage the supernet is built for (0 without stages).
         self.stage = int(state.get("stage", 0)) if state is not None else 0
+        check_fits(
+            lambda: build_network(
+                config,
+                num_classes=self.data.num_classes,
+                in_channels=self.data.in_channels,
+                stage=self.stage,
+            ),
+            channels=config.channels,
+            layers=config.layers,
+            device=self.device,
+            bytes_per_parameter=BYTES_PER_SEARCHED_PARAMETER[config.order],
+            what="the supernet",
+        )
         self.network = self._new_network(self.stage)
         broadcast_module(self.network, self.dist)
         self.optimizer = self._new_optimizer(self.network)

@@ -19,6 +19,7 @@ from factornas.errors import FactorNASError, SpaceError
 from factornas.factors.base import Candidate, FactorGroup, OpContext, Placement
 from factornas.factors.path import build_path
 from factornas.factors.registry import get_group
+from factornas.space.genotype import MAX_NODES
 
 if TYPE_CHECKING:
     from torch import nn
@@ -50,7 +51,7 @@ class Topology(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    steps: int = Field(4, ge=1, description="intermediate nodes per cell")
+    steps: int = Field(4, ge=1, le=MAX_NODES, description="intermediate nodes per cell")
     multiplier: int = Field(4, ge=1, description="last nodes concatenated into the output")
     edges_per_node: int = Field(2, ge=1, description="incoming edges kept per node")
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from factornas.errors import GenotypeError, first_problem
+from factornas.errors import GenotypeError, first_problem, reading
 from factornas.files import write_atomic
 
 GENOTYPE_FORMAT = 1
+#: The most intermediate nodes a cell (searched or read) has: DARTS's cells have 4; past a few
+#: dozen the concatenated output alone outgrows any device, so larger ones are refused.
+MAX_NODES = 32
+#: The most edges one node keeps: one per input and op pair would be far fewer in any rule.
+MAX_EDGES_PER_NODE = 64
 
 
 class EdgeChoice(BaseModel):
@@ -51,8 +56,10 @@ class CellGenotype(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    nodes: tuple[tuple[EdgeChoice, ...], ...]
-    concat: tuple[int, ...]
+    nodes: tuple[Annotated[tuple[EdgeChoice, ...], Field(max_length=MAX_EDGES_PER_NODE)], ...] = (
+        Field(max_length=MAX_NODES)
+    )
+    concat: tuple[int, ...] = Field(max_length=MAX_NODES)
 
     @model_validator(mode="after")
     def _well_formed(self) -> CellGenotype:
@@ -111,6 +118,13 @@ class Genotype(BaseModel):
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "genotype") -> Genotype:
+        """Parse and validate a genotype; any content (hostile or damaged) that is not one
+        ends in one :class:`GenotypeError` or :class:`~factornas.errors.InputError` line."""
+        with reading(source, "genotype"):
+            return cls._from_json(text, source)
+
+    @classmethod
+    def _from_json(cls, text: str, source: str) -> Genotype:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -139,6 +153,8 @@ class Genotype(BaseModel):
             text = path.read_text()
         except OSError as error:
             raise GenotypeError(f"cannot read genotype file {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise GenotypeError(f"{path} is not a genotype file (not UTF-8 text)") from None
         return cls.from_json(text, source=str(path))
 
     # -- views ----------------------------------------------------------------------------
@@ -192,7 +208,10 @@ def _literal(node: ast.AST, what: str) -> Any:
         and node.func.id == "range"
         and not node.keywords
     ):
-        return list(range(*(_literal(a, what) for a in node.args)))
+        span = range(*(_literal(a, what) for a in node.args))
+        if len(span) > MAX_NODES + 2:
+            raise GenotypeError(f"DARTS genotype: {what} spans more than {MAX_NODES + 2} nodes")
+        return list(span)
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError):
@@ -214,7 +233,19 @@ def parse_darts_genotype(
     Edges come in groups of ``edges_per_node`` per node, as DARTS writes them.
     ``default_factors`` maps an op name to the factor choices it gets (e.g. the activation
     ``relu`` for every conv, since DARTS searched none); use :func:`darts_factor_defaults`.
+    Any text that is not such a genotype ends in one :class:`GenotypeError` line.
     """
+    with reading("DARTS genotype text", "genotype"):
+        return _parse_darts_genotype(text, steps, edges_per_node, default_factors, op_group)
+
+
+def _parse_darts_genotype(
+    text: str,
+    steps: int,
+    edges_per_node: int,
+    default_factors: dict[str, dict[str, str]] | None,
+    op_group: str,
+) -> Genotype:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:

@@ -53,7 +53,11 @@ def test_download_is_verified_and_atomic(tmp_path: Path) -> None:
     dest = tmp_path / "data"
     with pytest.raises(DataError, match=r"expected 0{32}"):
         prepare_cifar10(dest, url=archive.as_uri(), md5="0" * 32)
-    assert list(dest.iterdir()) == []  # neither a bad archive nor a partial file remains
+    assert not dest.exists()  # neither a bad archive, a partial file nor the folder it made remains
+    dest.mkdir()  # a folder the user made is kept, and stays empty
+    with pytest.raises(DataError, match=r"expected 0{32}"):
+        prepare_cifar10(dest, url=archive.as_uri(), md5="0" * 32)
+    assert list(dest.iterdir()) == []
     folder = prepare_cifar10(dest, url=archive.as_uri(), md5=file_md5(archive))
     assert sorted(p.name for p in dest.iterdir()) == sorted([ARCHIVE, FOLDER])
     assert (folder / "test_batch").is_file()

@@ -67,6 +67,10 @@ def test_download_checks_published_md5(tmp_path: Path, no_debian: None) -> None:
     dest = tmp_path / "data"
     with pytest.raises(DataError, match=r"MD5 [0-9a-f]{32}, expected 8d4fb7e6"):
         fm.locate_fashion_mnist(dest, base_url=mirror.as_uri() + "/")
+    assert not dest.exists()  # the folder the failed download made is removed again
+    dest.mkdir()
+    with pytest.raises(DataError, match=r"MD5 [0-9a-f]{32}, expected 8d4fb7e6"):
+        fm.locate_fashion_mnist(dest, base_url=mirror.as_uri() + "/")
     assert list(dest.iterdir()) == []
 
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidat
 from factornas.bench.arms import ArmKind
 from factornas.bench.budgets import BudgetName, Sizes
 from factornas.bench.machine import Machine
-from factornas.errors import FactorNASError, first_problem
+from factornas.errors import FactorNASError, first_problem, reading
 from factornas.files import write_atomic
 from factornas.space.genotype import Genotype
 
@@ -233,10 +233,11 @@ def load_results(path: str | Path) -> CompareResults:
     in one line naming the file and the field (an unreadable one raises the ``OSError``)."""
     path = Path(path)
     text = path.read_text()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FactorNASError(f"{path} is not valid JSON: {error}") from None
+    with reading(path, "comparison results"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise FactorNASError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise FactorNASError(f"{path} is malformed at top level: expected a JSON object")
     if data.get("format") != RESULTS_FORMAT:
