@@ -91,6 +91,16 @@ def sum_scalars(values: list[float], context: DistContext, device: torch.device)
     return tensor.tolist()
 
 
+def gather_rows(tensor: torch.Tensor, context: DistContext) -> torch.Tensor:
+    """Every rank's 1-d ``tensor`` (the same size and dtype on each) as the rows of one, in rank
+    order, on every rank: what differs between ranks, for rank 0 to checkpoint."""
+    if not context.enabled:
+        return tensor.unsqueeze(0)
+    rows = [torch.empty_like(tensor) for _ in range(context.world_size)]
+    dist.all_gather(rows, tensor.contiguous())
+    return torch.stack(rows)
+
+
 def broadcast_int(value: int, context: DistContext, device: torch.device) -> int:
     """Rank 0's ``value`` on every rank (a decision only rank 0 may take)."""
     if not context.enabled:

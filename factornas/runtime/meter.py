@@ -17,8 +17,12 @@ import torch
 class DeviceSums:
     """``size`` float64 sums on ``device`` (float64: an epoch's sum of losses keeps its digits)."""
 
-    def __init__(self, size: int, device: torch.device) -> None:
+    def __init__(self, size: int, device: torch.device, start: torch.Tensor | None = None) -> None:
+        """Zeros, or the ``start`` values (sums a checkpoint kept, resumed exactly: float64
+        holds what :meth:`read` returned bit for bit)."""
         self.sums = torch.zeros(size, dtype=torch.float64, device=device)
+        if start is not None:
+            self.sums.copy_(start)
 
     def add(self, values: Sequence[torch.Tensor]) -> None:
         """Add one value per sum (0-d tensors of any dtype), without reading them."""

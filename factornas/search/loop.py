@@ -1,9 +1,11 @@
 """The search loop: data → supernet → N-level optimizer → genotype, resumable at any moment.
 
 Everything that determines the outcome is checkpointed (weights, every architecture group,
-every optimizer, every RNG, the position in the data streams, the epoch and step), atomically,
-at least every epoch; running the same command on the same directory resumes, and a search
-killed at any moment and resumed ends exactly where an uninterrupted one does.
+every optimizer, every RNG, the position in the data streams, the epoch and step, and what
+each rank holds of its own: the epoch's running training sums and its batch-norm statistics),
+atomically, at least every epoch; running the same command on the same directory resumes, and
+a search killed at any moment and resumed ends exactly where an uninterrupted one does, with
+the same ``metrics.jsonl`` records (wall-clock times aside).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from factornas.runtime.distributed import (
     average_tensors,
     broadcast_int,
     broadcast_module,
+    gather_rows,
     init_distributed,
     leaving_process_group,
     max_divergence,
@@ -228,6 +231,7 @@ class Search:
         self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
         self.epoch = 0
         self.step = 0
+        self._reset_train_sums()
         self.skip_streak = 0  # consecutive epochs over the skip guard's M (DARTS+)
         self.stop_reason: str | None = None
         if state is not None:
@@ -313,7 +317,8 @@ class Search:
         return run or RunDir(out, resuming=bool(outcome))
 
     # -- checkpoints ---------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
+    def _state(self, by_rank: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """What the checkpoint holds, with :meth:`_by_rank`'s rows of what differs by rank."""
         return {
             "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
@@ -327,7 +332,60 @@ class Search:
             "skip_streak": self.skip_streak,
             "stop_reason": self.stop_reason,
             "stage": self.stage,
+            **by_rank,
         }
+
+    def _reset_train_sums(self) -> None:
+        """Zero the running sums of the epoch's training steps: loss × batch size and correct
+        on the device, the batch sizes (known on the host) in ``train_count``. They always sum
+        steps ``[0, step)`` of ``epoch``, the steps a checkpoint has behind it."""
+        self.train_sums = DeviceSums(2, self.device)
+        self.train_count = 0
+
+    def _float_buffers(self) -> list[torch.Tensor]:
+        """The network's floating buffers (batch-norm running statistics among them), in
+        state-dict order."""
+        return [b for _, b in self.network.named_buffers() if b.is_floating_point()]
+
+    def _by_rank(self) -> dict[str, torch.Tensor]:
+        """What each rank holds of its own, one float64 row per rank (exact for any float), for
+        rank 0 to checkpoint beside its network; every rank takes part.
+
+        ``train_sums``: this epoch's running sums (loss × batch size, correct, count). Each rank
+        sums its shard's steps and resumes its own row, so the epoch's totals add up in the
+        order an uninterrupted run adds them, bit for bit. ``rank_buffers`` (several processes
+        only): the batch-norm running statistics, which every rank updates from its own shard
+        and the evaluation (``val_loss``, ``val_acc``) and eval-mode steps read, while the
+        checkpointed network holds rank 0's."""
+        sums = [*self.train_sums.read(), float(self.train_count)]
+        row = torch.tensor(sums, dtype=torch.float64, device=self.device)
+        rows = {"train_sums": gather_rows(row, self.dist).cpu()}
+        if self.dist.enabled:
+            flat = torch.cat([b.reshape(-1).to(torch.float64) for b in self._float_buffers()])
+            rows["rank_buffers"] = gather_rows(flat, self.dist).cpu()
+        return rows
+
+    def _restore_by_rank(self, state: dict[str, Any]) -> None:
+        """This rank's rows of :meth:`_by_rank`, where the checkpoint has them (older ones do
+        not: the interrupted epoch's record then counts the steps after the checkpoint only).
+        Resumed on another number of processes, rank 0 carries on the epoch's totals and every
+        rank rank 0's statistics (the network's)."""
+        rank, world = self.dist.rank, self.dist.world_size
+        sums = state.get("train_sums")
+        if sums is not None:
+            if len(sums) == world:
+                mine = sums[rank]
+            else:
+                mine = sums.sum(0) if self.dist.is_main else torch.zeros_like(sums[0])
+            self.train_sums = DeviceSums(2, self.device, mine[:2])
+            self.train_count = int(mine[2])
+        buffers = state.get("rank_buffers")
+        if buffers is not None and len(buffers) == world:
+            with torch.no_grad():
+                targets = self._float_buffers()
+                values = buffers[rank].split([b.numel() for b in targets])
+                for target, value in zip(targets, values, strict=True):
+                    target.copy_(value.view_as(target))
 
     def _kept(self) -> str:
         """What a diverged search leaves, for the end of its message."""
@@ -348,8 +406,9 @@ class Search:
 
     def _save(self) -> None:
         self._check_finite()
+        by_rank = self._by_rank()  # every rank takes part
         if self.dist.is_main:
-            save_checkpoint(self.run.checkpoint_path, self._state())
+            save_checkpoint(self.run.checkpoint_path, self._state(by_rank))
 
     def _load_checkpoint(self) -> dict[str, Any]:
         state = load_checkpoint(self.run.checkpoint_path, map_location=self.device)
@@ -369,6 +428,7 @@ class Search:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.skip_streak = int(state.get("skip_streak", 0))
         self.stop_reason = state.get("stop_reason")
+        self._restore_by_rank(state)
 
     # -- the loop ------------------------------------------------------------------------
     def run_search(self) -> SearchResult:
@@ -398,6 +458,7 @@ class Search:
                     if self.on_epoch is not None:
                         self.on_epoch(record)
                 self.epoch, self.step = self.epoch + 1, 0
+                self._reset_train_sums()
                 self._save()
         return self._finish()
 
@@ -414,8 +475,7 @@ class Search:
         if skip_dropout is not None:
             set_skip_dropout(self.network, skip_dropout)
         started = time.perf_counter()
-        sums = DeviceSums(2, self.device)  # loss × batch size, correct
-        count = 0
+        sums = self.train_sums  # resumed mid-epoch: the sums of the steps before
         step_times: list[float] = []
         for x, y in self.data.train_batches(self.epoch, self.step, self.augment_rng):
             t0 = time.perf_counter()
@@ -424,15 +484,16 @@ class Search:
             self.guard.observe(self.epoch, self.step, stats.train_loss, stats.val_loss)
             step_times.append(time.perf_counter() - t0)
             sums.add([stats.train_loss * stats.train_count, stats.train_correct])
-            count += stats.train_count
+            self.train_count += stats.train_count
             self.step += 1
             progress.update(task, advance=1)
             if self.show_progress and self.step % self.refresh_every == 0:
                 loss_sum, correct = sums.read()
-                progress.update(task, stats=self._stats(loss_sum, correct, count))
+                progress.update(task, stats=self._stats(loss_sum, correct, self.train_count))
             if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                 self._save()
         loss_sum, correct = sums.read()
+        count = self.train_count
         progress.update(task, stats=self._stats(loss_sum, correct, count))
         loss_sum, correct, total = sum_scalars([loss_sum, correct, count], self.dist, self.device)
         val_loss, val_acc = self._evaluate()

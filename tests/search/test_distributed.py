@@ -95,3 +95,54 @@ def test_two_gloo_ranks_agree_under_a_sampled_relaxation(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr[-5000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["rank_arch_max_diff"] == 0.0
+
+
+#: ``factornas`` whose rank 0 dies (``os._exit``, as if killed) right after its Nth checkpoint
+#: write, N from the ``DIE_AFTER`` environment variable (0: never).
+DYING_CLI = """
+import os, sys
+from factornas.cli import main
+from factornas.search import loop
+after, real, calls = int(os.environ["DIE_AFTER"]), loop.save_checkpoint, []
+def save(path, state):
+    real(path, state)
+    calls.append(path)
+    if len(calls) == after:
+        os._exit(9)
+loop.save_checkpoint = save
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_resumed_mid_epoch_write_the_uninterrupted_metrics(tmp_path: Path) -> None:
+    """Killed right after the checkpoint at an epoch's last step, two ranks resume their own
+    running sums and their own batch-norm statistics (each rank's are its shard's; the
+    evaluation reads them): every record equals the uninterrupted run's, times aside."""
+    (tmp_path / "dying.py").write_text(DYING_CLI)
+    (tmp_path / "tiny.toml").write_text("[data.synthetic]\nsize = 32\nimage = 8\n")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(tmp_path / "dying.py"), "search", "--preset", "darts", "--dataset", "synthetic",
+        "--config", str(tmp_path / "tiny.toml"), "--channels", "2", "--layers", "3",
+        "--batch-size", "8", "--eval-batches", "1", "--epochs", "2", "--checkpoint-every", "1",
+        "--no-progress", "--device", "cpu",
+    ]  # fmt: skip
+
+    def search(out: Path, die_after: int) -> int:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "DIE_AFTER": str(die_after)}
+        done = subprocess.run(
+            [*command, "--out", str(out)], capture_output=True, env=env, timeout=300, check=False
+        )
+        return done.returncode
+
+    def records(out: Path) -> list[dict[str, object]]:
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+        timing = ("seconds", "step_seconds")
+        return [{k: v for k, v in json.loads(line).items() if k not in timing} for line in lines]
+
+    assert search(tmp_path / "reference", 0) == 0
+    assert search(tmp_path / "killed", 2) != 0  # 2 steps an epoch: the epoch's last step
+    assert (tmp_path / "killed" / "metrics.jsonl").read_text() == ""  # before epoch 0's record
+    assert search(tmp_path / "killed", 0) == 0
+    assert records(tmp_path / "killed") == records(tmp_path / "reference")
