@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from factornas.data.registry import dataset_spec
 from factornas.errors import DerivationError, FactorNASError
 from factornas.runtime.checkpoint import (
     CheckpointError,
@@ -203,27 +204,30 @@ class Search:
             self.run.abandon()  # a run that could not start leaves nothing behind
             raise
 
-    def _build(self) -> None:
-        """Data, supernet, optimizer and guard, then the checkpoint's state when resuming."""
+    def _check_fits(self) -> None:
+        """Refuse a supernet this device cannot hold before any data is downloaded or loaded,
+        sized from the dataset's registered shape and classes."""
         config = self.config
-        seed_everything(config.seed)
-        self.data = build_search_data(config, self.dist, self.device, self.run.root)
-        state = self._load_checkpoint() if self.run.resuming else None
-        #: The progressive stage the supernet is built for (0 without stages).
-        self.stage = int(state.get("stage", 0)) if state is not None else 0
+        spec = dataset_spec(config.data.dataset)
+        in_channels, _ = spec.input_shape(config.data)
         check_fits(
-            lambda: build_network(
-                config,
-                num_classes=self.data.num_classes,
-                in_channels=self.data.in_channels,
-                stage=self.stage,
-            ),
+            lambda: build_network(config, num_classes=spec.classes, in_channels=in_channels),
             channels=config.channels,
             layers=config.layers,
             device=self.device,
             bytes_per_parameter=BYTES_PER_SEARCHED_PARAMETER[config.order],
             what="the supernet",
         )
+
+    def _build(self) -> None:
+        """Data, supernet, optimizer and guard, then the checkpoint's state when resuming."""
+        config = self.config
+        seed_everything(config.seed)
+        self._check_fits()
+        self.data = build_search_data(config, self.dist, self.device, self.run.root)
+        state = self._load_checkpoint() if self.run.resuming else None
+        #: The progressive stage the supernet is built for (0 without stages).
+        self.stage = int(state.get("stage", 0)) if state is not None else 0
         self.network = self._new_network(self.stage)
         broadcast_module(self.network, self.dist)
         self.optimizer = self._new_optimizer(self.network)
