@@ -15,7 +15,7 @@ from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import NetworkConfig, NetworkKind
 from factornas.evaluate.network import EvalNetwork, build_network
 from factornas.presets.retrain import network_preset
-from factornas.presets.source import load_genotype
+from factornas.presets.source import load_genotype, run_input_channels
 from factornas.space.genotype import Genotype
 
 
@@ -57,8 +57,11 @@ def build_model(
             (``darts_v2``), a ``genotype.json`` or a search run directory (whose
             ``space.inner_group`` is then applied too, unless ``inner_group`` is given).
         network: ``"cifar"`` (C=36, 20 cells, 10 classes) or ``"imagenet"`` (C=48, 14 cells,
-            1000 classes); ``channels``, ``layers``, ``num_classes`` and ``in_channels``
-            override those defaults.
+            1000 classes); ``channels``, ``layers`` and ``num_classes`` override those
+            defaults.
+        in_channels: the images' channels. By default those the search read, when
+            ``genotype`` is a search run directory (or its ``genotype.json``): 1 for a
+            Fashion-MNIST run, whose images the network then takes as they are. Otherwise 3.
         auxiliary: add DARTS's auxiliary head (only used in training mode); off by default
             because a model built for inference or export has no use for it.
         override: factor group → candidate on every edge (e.g. ``{"activation": "relu"}``).
@@ -69,6 +72,8 @@ def build_model(
     if isinstance(genotype, str):
         source = load_genotype(genotype)
         genotype, inner_group = source.genotype, inner_group or source.inner_group
+        if in_channels is None and source.run_dir is not None:
+            in_channels = run_input_channels(source.run_dir)
     config = network_config(
         network,
         inner_group,

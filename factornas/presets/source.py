@@ -4,6 +4,8 @@ Users hand ``--genotype`` whatever they have: ``darts_v2``, ``runs/s1/genotype.j
 ``runs/s1``. A search run directory also records whether its space switched the activation
 inside ``sep_conv`` to the searched one (``space.inner_group`` in its ``config.json``); the
 retrained network must make the same switch, or it is not the architecture that was searched.
+Its data config says which images the genotype was searched on: ``build_model`` sizes the
+network's stem to their channels (one for Fashion-MNIST) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -11,8 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from factornas.errors import GenotypeError
+from pydantic import ValidationError
+
+from factornas.data.config import DataConfig
+from factornas.data.registry import dataset_spec
+from factornas.errors import GenotypeError, first_problem
 from factornas.presets.published import PUBLISHED, published_genotype
 from factornas.space.genotype import Genotype
 
@@ -27,20 +34,51 @@ class GenotypeSource:
     genotype: Genotype
     origin: str
     inner_group: str | None = None
+    #: The search run directory that holds the genotype beside its ``config.json``, if any.
+    run_dir: Path | None = None
+
+
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """The search config a run directory records, as raw data; ``{}`` without a readable one
+    (a genotype file alone has no run to take settings from)."""
+    path = run_dir / SEARCH_CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, RecursionError, ValueError):  # not a run's config: nothing to take
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _run_inner_group(run_dir: Path) -> str | None:
     """``space.inner_group`` of the search whose run directory holds the genotype, if any."""
-    path = run_dir / SEARCH_CONFIG_FILE
-    if not path.is_file():
-        return None
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, RecursionError, ValueError):  # not a run's config: no switch to make
-        return None
-    space = config.get("space") if isinstance(config, dict) else None
+    space = _run_config(run_dir).get("space")
     inner = space.get("inner_group") if isinstance(space, dict) else None
     return inner if isinstance(inner, str) else None
+
+
+def run_input_channels(run_dir: Path) -> int | None:
+    """The channels of the images the search in ``run_dir`` read (1 for Fashion-MNIST), or
+    None when it records no data config.
+
+    Raises:
+        GenotypeError: the recorded data config does not validate here, e.g. a plug-in's
+            dataset whose plug-in is not imported (one line, saying to pass the channels).
+    """
+    data = _run_config(run_dir).get("data")
+    if not isinstance(data, dict):
+        return None
+    try:
+        config = DataConfig.model_validate(data)
+    except ValidationError as error:
+        where, message = first_problem(error, "data")
+        raise GenotypeError(
+            f"{run_dir / SEARCH_CONFIG_FILE}: data.{where}: {message}; give in_channels to "
+            "build the network anyway"
+        ) from None
+    channels, _ = dataset_spec(config.dataset).input_shape(config)
+    return channels
 
 
 def load_genotype(spec: str) -> GenotypeSource:
@@ -62,4 +100,7 @@ def load_genotype(spec: str) -> GenotypeSource:
             f"{', '.join(PUBLISHED)}"
         )
     genotype = Genotype.load(path)
-    return GenotypeSource(genotype, origin=str(path), inner_group=_run_inner_group(path.parent))
+    run_dir = path.parent if (path.parent / SEARCH_CONFIG_FILE).is_file() else None
+    return GenotypeSource(
+        genotype, origin=str(path), inner_group=_run_inner_group(path.parent), run_dir=run_dir
+    )

@@ -1,5 +1,11 @@
 """Applying frozen levels: a fixed choice (``--fix activation=selu``) or a finished run's
-weights (``--fix-from RUN_DIR:activation``, the paper's Config-A)."""
+weights (``--fix-from RUN_DIR:activation``, the paper's Config-A).
+
+A frozen group mixes its candidates by the saved weights as a softmax would, so they must be
+one distribution per edge. A run that relaxed the group otherwise (FairDARTS's independent
+sigmoids) saved weights that are not: such a run is refused naming its relaxation, before its
+weights are compared with this space's.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from pathlib import Path
 import torch
 
 from factornas.errors import FactorNASError, reading
-from factornas.runtime.rundir import ARCH_WEIGHTS
-from factornas.search.config import SearchConfig
+from factornas.relaxations.registry import RELAXATIONS
+from factornas.runtime.rundir import ARCH_WEIGHTS, CONFIG
+from factornas.search.config import RelaxationSpec, SearchConfig
 from factornas.supernet.network import SearchNetwork
 
 
@@ -42,11 +49,45 @@ def apply_frozen_levels(network: SearchNetwork, config: SearchConfig) -> None:
             continue
         assert level.frozen.from_run is not None
         saved = read_arch_weights(level.frozen.from_run)
+        _check_distributions(level.frozen.from_run, level.group)
         weights = {
             cell_type: _saved_rows(saved, level.frozen.from_run, cell_type, level.group)
             for cell_type in network.space.cell_types
         }
         network.arch.freeze(level.group, weights)
+
+
+def _saved_relaxation(run_dir: Path, group: str) -> str | None:
+    """The relaxation the search in ``run_dir`` learned ``group`` with (its config's level, or
+    the default), or None when its config does not say (unreadable, or the group frozen
+    there: its weights then came from elsewhere)."""
+    try:
+        config = json.loads((Path(run_dir) / CONFIG).read_text())
+    except (OSError, RecursionError, ValueError):
+        return None
+    levels = config.get("levels", []) if isinstance(config, dict) else None
+    if not isinstance(levels, list):
+        return None
+    for level in levels:
+        if isinstance(level, dict) and level.get("group") == group:
+            relaxation = level.get("relaxation")
+            name = relaxation.get("name") if isinstance(relaxation, dict) else None
+            return name if isinstance(name, str) and not level.get("frozen") else None
+    return RelaxationSpec().name
+
+
+def _check_distributions(run_dir: Path, group: str) -> None:
+    """Refuse a run whose relaxation of ``group`` saved weights that need not sum to one."""
+    name = _saved_relaxation(run_dir, group)
+    if name is None or name not in RELAXATIONS or RELAXATIONS.get(name).simplex:
+        return
+    *others, last = sorted(n for n, cls in RELAXATIONS.items() if cls.simplex)
+    simplex = f"{', '.join(others)} or {last}" if others else last
+    raise FactorNASError(
+        f"{run_dir} searched {group!r} with the {name} relaxation, whose weights need not sum "
+        f"to one per edge as a frozen group's must: take {group!r} from a search with the "
+        f"{simplex} relaxation, or fix one candidate (--fix {group}=NAME)"
+    )
 
 
 def _saved_rows(saved: object, run_dir: Path, cell_type: str, group: str) -> torch.Tensor:

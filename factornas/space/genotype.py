@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,15 @@ GENOTYPE_FORMAT = 1
 MAX_NODES = 32
 #: The most edges one node keeps: one per input and op pair would be far fewer in any rule.
 MAX_EDGES_PER_NODE = 64
+
+#: The factorized conv (``conv_op``'s one ``conv``), whose type and kernel size are the choices
+#: of these two variant groups (:mod:`factornas.factors.convs`). DARTS text has room for an op
+#: name only, so it names this conv as DARTS names its convs (``sep_conv_3x3``,
+#: ``dil_conv_5x5``; a plain one ``conv_3x3``) and reads such names back as type and kernel.
+FACTORIZED_CONV, CONV_TYPE_GROUP, KERNEL_SIZE_GROUP = "conv", "conv_type", "kernel_size"
+_DARTS_CONV_PREFIX = {"sep": "sep_conv", "dil": "dil_conv", "plain": "conv"}
+_DARTS_CONV_TYPE = {prefix: kind for kind, prefix in _DARTS_CONV_PREFIX.items()}
+_DARTS_CONV_NAME = re.compile(r"(sep_conv|dil_conv|conv)_((\d+)x\3)")
 
 
 class EdgeChoice(BaseModel):
@@ -185,13 +195,19 @@ class Genotype(BaseModel):
         return graph
 
     def to_darts_string(self) -> str:
-        """The DARTS namedtuple text (factor choices dropped), for tools that read it.
+        """The DARTS namedtuple text, for tools that read it: factor choices are dropped, but
+        a factorized conv keeps its type and kernel in its name (``sep_conv_5x5``), which
+        :func:`parse_darts_genotype` reads back.
 
         A cell whose nodes keep other than two edges (the threshold rule) gives a list that
         DARTS's own cell cannot build; it still reads as a display of the cell."""
 
         def pairs(cell: CellGenotype) -> str:
-            return "[" + ", ".join(f"({e.op!r}, {e.source})" for _, e in cell.edges()) + "]"
+            return (
+                "["
+                + ", ".join(f"({darts_op_name(e)!r}, {e.source})" for _, e in cell.edges())
+                + "]"
+            )
 
         return (
             f"Genotype(normal={pairs(self.normal)}, normal_concat={list(self.normal.concat)}, "
@@ -200,6 +216,34 @@ class Genotype(BaseModel):
 
 
 # -- DARTS namedtuple text --------------------------------------------------------------------
+def darts_op_name(edge: EdgeChoice) -> str:
+    """``edge``'s op as DARTS text names it: a factorized conv by its type and kernel size
+    (both chosen: a space searching only one of them leaves the other implicit), else as is."""
+    prefix = _DARTS_CONV_PREFIX.get(edge.factors.get(CONV_TYPE_GROUP, ""))
+    name = f"{prefix}_{edge.factors.get(KERNEL_SIZE_GROUP)}"
+    named = edge.op == FACTORIZED_CONV and prefix is not None and _DARTS_CONV_NAME.fullmatch(name)
+    return name if named else edge.op
+
+
+def _factorized_group_ops(op_group: str) -> tuple[str, ...] | None:
+    """The ops of ``op_group`` if its convs are the factorized ``conv`` (``conv_op``), whose
+    DARTS names (``sep_conv_3x3``) then stand for that conv's type and kernel; else None."""
+    from factornas.factors.registry import registry
+
+    group = registry.get(op_group) if op_group in registry else None
+    return group.names if group is not None and FACTORIZED_CONV in group else None
+
+
+def _darts_op(name: str, factorized_ops: tuple[str, ...] | None) -> tuple[str, dict[str, str]]:
+    """The op and the factor choices a DARTS op name stands for in a group of those ops."""
+    factorized = factorized_ops is not None and name not in factorized_ops
+    match = _DARTS_CONV_NAME.fullmatch(name) if factorized else None
+    if match is None:
+        return name, {}
+    conv_type = {CONV_TYPE_GROUP: _DARTS_CONV_TYPE[match[1]], KERNEL_SIZE_GROUP: match[2]}
+    return FACTORIZED_CONV, conv_type
+
+
 def _literal(node: ast.AST, what: str) -> Any:
     """Evaluate a literal or a ``range(a, b)`` call; anything else is refused (no eval)."""
     if (
@@ -233,6 +277,10 @@ def parse_darts_genotype(
     Edges come in groups of ``edges_per_node`` per node, as DARTS writes them.
     ``default_factors`` maps an op name to the factor choices it gets (e.g. the activation
     ``relu`` for every conv, since DARTS searched none); use :func:`darts_factor_defaults`.
+    With ``op_group="conv_op"`` a conv's DARTS name gives the factorized ``conv`` of that
+    type and kernel (``sep_conv_5x5`` → ``conv`` with ``conv_type=sep``,
+    ``kernel_size=5x5``), as :meth:`Genotype.to_darts_string` writes it; ``default_factors``
+    then keys its choices by ``conv``.
     Any text that is not such a genotype ends in one :class:`GenotypeError` line.
     """
     with reading("DARTS genotype text", "genotype"):
@@ -261,6 +309,7 @@ def _parse_darts_genotype(
     if missing:
         raise GenotypeError(f"DARTS genotype text lacks {', '.join(sorted(missing))}")
     defaults = default_factors or {}
+    factorized_ops = _factorized_group_ops(op_group)
 
     def cell(kind: str) -> CellGenotype:
         pairs = _literal(fields[kind], kind)
@@ -278,8 +327,9 @@ def _parse_darts_genotype(
                 or not isinstance(pair[1], int)
             ):
                 raise GenotypeError(f"DARTS genotype: {kind} entry {pair!r} is not (op, input)")
-            op, source = pair
-            edges.append(EdgeChoice(source=source, op=op, factors=dict(defaults.get(op, {}))))
+            op, variants = _darts_op(pair[0], factorized_ops)
+            factors = {**defaults.get(op, {}), **variants}
+            edges.append(EdgeChoice(source=pair[1], op=op, factors=factors))
         nodes = tuple(
             tuple(edges[i : i + edges_per_node]) for i in range(0, len(edges), edges_per_node)
         )
