@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from factornas.configfile import (
+    KINDS,
     ConfigFileError,
     dump_config,
     file_format,
@@ -39,16 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser, base: str) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help=f"a .toml or .json config amending the {base}; flags amend the file (default: none)",
+        help=f"a .toml, .json or .yaml config amending the {base} (YAML needs PyYAML); flags "
+        "amend the file (default: none)",
     )
     parser.add_argument(
         "--print-config",
         nargs="?",
         const="auto",
-        choices=["auto", "toml", "json"],
+        choices=["auto", *KINDS],
         metavar="FORMAT",
-        help="print the resolved config (toml, json; default: the --config file's format, "
-        "else toml) and exit; feed it back with --config",
+        help=f"print the resolved config ({', '.join(KINDS)}; default: the --config file's "
+        "format, else toml) and exit; feed it back with --config",
     )
     parser.add_argument(
         "--allow-plugins",

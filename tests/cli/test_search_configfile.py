@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,11 @@ from tests.tiny import TINY_SEARCH_FLAGS
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "custom_factor_group.toml"
 TINY = TINY_SEARCH_FLAGS
+#: YAML, where the optional PyYAML is installed (the dev extra has it).
+YAML = pytest.param(
+    "yaml",
+    marks=pytest.mark.skipif(find_spec("yaml") is None, reason="needs PyYAML (factornas[yaml])"),
+)
 
 
 def printed(capsys: pytest.CaptureFixture[str], *argv: str, kind: str = "auto") -> str:
@@ -57,7 +63,7 @@ def unusual_config() -> SearchConfig:
     )
 
 
-@pytest.mark.parametrize("kind", ["toml", "json"])
+@pytest.mark.parametrize("kind", ["toml", "json", YAML])
 @pytest.mark.parametrize("name", [*SEARCH_PRESETS, "unusual"])
 def test_written_configs_read_back_equal(tmp_path: Path, name: str, kind: str) -> None:
     config = unusual_config() if name == "unusual" else search_preset(name)
@@ -74,16 +80,16 @@ def test_toml_writer_quotes_what_toml_needs() -> None:
     assert tomllib.loads(to_toml(tricky)) == tricky
 
 
+@pytest.mark.parametrize("kind", ["toml", "json", YAML])
 def test_print_config_round_trips_through_the_cli(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     # 20 epochs: pc_darts warms its architecture up for 15, which must end before the last.
-    for kind in ("toml", "json"):
-        text = printed(capsys, "--preset", "pc_darts", "--epochs", "20", kind=kind)
-        path = tmp_path / f"run.{kind}"
-        path.write_text(text)
-        assert load(path).model_dump() == search_preset("pc_darts").replace(epochs=20).model_dump()
-        assert printed(capsys, "--config", str(path)) == text  # the file's format by default
+    text = printed(capsys, "--preset", "pc_darts", "--epochs", "20", kind=kind)
+    path = tmp_path / f"run.{kind}"
+    path.write_text(text)
+    assert load(path).model_dump() == search_preset("pc_darts").replace(epochs=20).model_dump()
+    assert printed(capsys, "--config", str(path)) == text  # the file's format by default
 
 
 def test_precedence_flag_over_file_over_preset(
@@ -162,8 +168,14 @@ PLUGIN_FAILS = "import does_not_exist_anywhere\n"
 MALFORMED = [
     ("run.toml", "epochs = \n", "run.toml: not valid TOML: Invalid value (at line 1, column 10)"),
     ("run.json", '{"epochs": 3,}', "run.json: not valid JSON: Expecting property name enclosed"),
-    ("run.toml", "epoch = 3\n", "run.toml: epoch: unknown setting (`--print-config` lists"),
-    ("run.toml", "[data]\nsubsett = 3\n", "run.toml: data.subsett: unknown setting"),
+    ("run.toml", "epoch = 3\n", "run.toml: epoch: unknown setting; did you mean 'epochs'? "
+     "(`--print-config` lists every setting)"),
+    ("run.toml", "lr = 3\n", "run.toml: lr: unknown setting (`--print-config` lists"),
+    ("run.json", '{"a\\nb.c": 3}', "run.json: 'a\\nb.c': unknown setting"),  # one line, quoted
+    ("run.toml", "[data]\nsubsett = 3\n", "run.toml: data.subsett: unknown setting; did you "
+     "mean 'subset'?"),
+    ("run.toml", '[[levels]]\ngroup = "op"\nwarmup = 2\n', "run.toml: levels.op.warmup: "
+     "unknown setting; did you mean 'warmup_epochs'?"),
     ("run.toml", 'epochs = "many"\n', "run.toml: epochs: Input should be a valid integer"),
     (
         "run.toml",
@@ -175,7 +187,8 @@ MALFORMED = [
         '[[space.normal]]\ngroup = "op"\n[[space.normal]]\ngroup = "gates"\n',
         "run.toml: space: normal cell: unknown factor group 'gates'; choose one of: ",
     ),
-    ("run.yaml", "epochs: 3\n", "run.yaml: unknown config file type '.yaml'; use .toml or .json"),
+    ("run.ini", "epochs: 3\n", "run.ini: unknown config file type '.ini'; use .toml, .json, "
+     ".yaml or .yml"),
     (None, "", "missing.toml: no such config file"),
     ("run.toml", 'plugins = ["broken.py"]\n', "plugin broken.py failed to import "
      "(ModuleNotFoundError: No module named 'does_not_exist_anywhere')"),
@@ -206,6 +219,28 @@ def test_malformed_config_files_are_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {message}"), err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("run.toml", "epochz = 3\n", "run.toml: epochz: unknown setting; did you mean 'epochs'?"),
+        ("run.toml", "[space]\nnormall = []\n", "run.toml: space.normall: unknown setting; "
+         "did you mean 'normal'?"),
+        ("run.json", '{"epochs": 3, "chanels": 4}', "run.json: chanels: unknown setting; did you "
+         "mean 'channels'?"),
+    ],
+)  # fmt: skip
+def test_without_a_preset_a_typo_is_named_before_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, message: str
+) -> None:
+    """Without a preset the file must give ``space``; a mistyped key is still the first thing
+    said, since the missing setting may be the one it meant."""
+    (tmp_path / name).write_text(text)
+    assert main(["search", "--config", str(tmp_path / name), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / message}"), err
+    assert err[0].endswith("(and 1 more)")  # the missing space.normal / space, still counted
 
 
 def test_plugin_flag_failure_and_missing_base_are_one_line(

@@ -180,7 +180,7 @@ def test_search_config_files(
 @FEW
 @given(
     text=st.one_of(st.sampled_from(DEEP), st.text(max_size=200)),
-    kind=st.sampled_from(["toml", "json"]),
+    kind=st.sampled_from(["toml", "json", "yaml"]),
 )
 def test_config_file_text(
     text: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
