@@ -7,8 +7,9 @@ directory: peak RSS, the RSS it started from (interpreter, torch and factornas i
 data yet), its wall and CPU seconds and its thread count.
 
 Usage (by the harness): ``python -m factornas.bench.compare_worker JOB.json``, where the job
-holds ``task`` (``search`` or ``retrain``), ``out``, ``threads``, ``config`` and, for a
-retraining, ``genotype``.
+holds ``task`` (``search`` or ``retrain``), ``out``, ``threads``, ``device`` (``cpu``,
+``cuda``, ``cuda:N``: ``bench compare --device``), ``config`` and, for a retraining,
+``genotype``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def _run(job: dict[str, Any]) -> None:
         from factornas.search.loop import run_search
 
         run_search(
-            SearchConfig.model_validate(job["config"]), out, device="cpu", show_progress=False
+            SearchConfig.model_validate(job["config"]),
+            out,
+            device=job["device"],
+            show_progress=False,
         )
     elif job["task"] == "retrain":
         from factornas.evaluate.config import RetrainConfig
@@ -50,7 +54,7 @@ def _run(job: dict[str, Any]) -> None:
         from factornas.space.genotype import Genotype
 
         config = RetrainConfig.model_validate(job["config"])
-        device = torch.device("cpu")
+        device = torch.device(job["device"])
         data = build_retrain_data(config, device)
         genotype = Genotype.model_validate(job["genotype"])
         retrain(genotype, config, out, data, device=device, progress=False)

@@ -9,9 +9,16 @@ anything: ``render_report(load_results(OUT / "results.json"))``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from factornas.bench.arms import build_arms
+from factornas.bench.chance import (
+    chance_accuracy,
+    chance_edge_agreement,
+    chance_factor_agreement,
+)
 from factornas.bench.compare.results import (
     ArmResult,
     CompareResults,
@@ -20,6 +27,7 @@ from factornas.bench.compare.results import (
     SettingsRecord,
     Statistic,
 )
+from factornas.data.registry import dataset_spec
 from factornas.figures.backend import PlottingUnavailable, require_matplotlib, save
 from factornas.figures.history import candidate_names, read_history, trajectory_figure
 
@@ -46,27 +54,61 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _agreement(arm: ArmResult, group: str | None) -> str:
-    """Edge agreement (``group`` None) or one factor's, ``fixed`` where the arm fixes it."""
+@dataclass(frozen=True)
+class ChanceLevels:
+    """What a guess scores (:mod:`factornas.bench.chance`): top-1 (%) of a uniform guess among
+    the dataset's classes, and per arm the agreement of two uniformly random architectures of
+    its space, on the edges and per searched factor (None: no op carries the factor)."""
+
+    accuracy: float
+    edge: dict[str, float]
+    factor: dict[str, dict[str, float | None]]
+
+
+def chance_levels(results: CompareResults) -> ChanceLevels:
+    """The chance levels of a comparison, from its settings: the dataset, and the arms' spaces
+    rebuilt from the space and baselines it names (as the comparison built them)."""
+    settings = results.settings
+    arms = {a.key: a for a in build_arms(settings.space, tuple(settings.baselines))}
+    return ChanceLevels(
+        accuracy=chance_accuracy(dataset_spec(settings.dataset).classes),
+        edge={key: chance_edge_agreement(arm.space) for key, arm in arms.items()},
+        factor={
+            key: {g: chance_factor_agreement(arm.space, g) for g in arm.searched_factors}
+            for key, arm in arms.items()
+        },
+    )
+
+
+def _beside_chance(value: str, chance: float | None) -> str:
+    return value if chance is None else f"{value} (chance {chance:.2f})"
+
+
+def _agreement(arm: ArmResult, group: str | None, chance: ChanceLevels) -> str:
+    """Edge agreement (``group`` None) or one factor's, each beside its chance level;
+    ``fixed`` where the arm fixes the factor."""
     agreement = arm.summary.stability
     if group is None:
-        return f"{agreement.edge_agreement:.2f}"
+        return _beside_chance(f"{agreement.edge_agreement:.2f}", chance.edge[arm.key])
     if group not in arm.searched_factors:
         return "fixed"
     value = agreement.factor_agreement.get(group)
-    return "n/a" if value is None else f"{value:.2f}"
+    text = "n/a" if value is None else f"{value:.2f}"
+    return _beside_chance(text, chance.factor[arm.key].get(group))
 
 
 def summary_table(results: CompareResults) -> str:
-    """The main table: one row per arm, mean ± std over seeds."""
+    """The main table: one row per arm, mean ± std over seeds, chance levels beside the
+    accuracies (in their headers: one dataset) and the agreements (per arm: per space)."""
     groups = results.factor_groups
+    chance = chance_levels(results)
     header = [
         "arm",
         "what",
         "step (s)",
         "peak RSS (MiB)",
-        "supernet val top-1 (%)",
-        "retrained test top-1 (%)",
+        f"supernet val top-1 (%; chance {chance.accuracy:.1f})",
+        f"retrained test top-1 (%; chance {chance.accuracy:.1f})",
         "edge agreement",
         *(f"{g} agreement" for g in groups),
     ]
@@ -81,8 +123,8 @@ def summary_table(results: CompareResults) -> str:
                 stat(summary.peak_rss_mib, 0),
                 stat(summary.val_top1),
                 stat(summary.test_top1),
-                _agreement(arm, None),
-                *(_agreement(arm, g) for g in groups),
+                _agreement(arm, None, chance),
+                *(_agreement(arm, g, chance) for g in groups),
             ]
         )
     return _table(header, rows)
@@ -129,6 +171,7 @@ def _per_seed_table(results: CompareResults) -> str:
 
 def _stability_table(results: CompareResults) -> str:
     groups = results.factor_groups
+    chance = chance_levels(results)
     header = ["arm", "pairs", "edge agreement per pair", *(f"{g} per pair" for g in groups)]
     rows = []
     for arm in results.arms:
@@ -136,14 +179,22 @@ def _stability_table(results: CompareResults) -> str:
         cells = [
             f"`{arm.key}`",
             str(agreement.pairs),
-            ", ".join(f"{v:.2f}" for v in agreement.pair_edge_agreement),
+            _beside_chance(
+                ", ".join(f"{v:.2f}" for v in agreement.pair_edge_agreement),
+                chance.edge[arm.key],
+            ),
         ]
         for group in groups:
             if group not in arm.searched_factors:
                 cells.append("fixed")
                 continue
             values = agreement.pair_factor_agreement.get(group, [])
-            cells.append(", ".join("n/a" if v is None else f"{v:.2f}" for v in values))
+            cells.append(
+                _beside_chance(
+                    ", ".join("n/a" if v is None else f"{v:.2f}" for v in values),
+                    chance.factor[arm.key].get(group),
+                )
+            )
         rows.append(cells)
     return _table(header, rows)
 
@@ -238,6 +289,7 @@ def _machine_lines(results: CompareResults) -> str:
             f"- torch {machine.torch}, Python {machine.python}, {machine.platform}",
             f"- torch threads per run: {machine.threads_per_run}; runs one at a time, each in "
             "its own process",
+            f"- device of every search and retraining: {results.settings.device}",
             f"- load average (1, 5, 15 min) at start / end: {load}",
             f"- threading and allocator environment: {env}",
         ]
@@ -287,7 +339,11 @@ def render_report(results: CompareResults) -> str:
             "of the process that ran the search (one process per search). `edge agreement`: "
             "fraction of kept edges with the same source and op in two seeds' genotypes; a "
             "factor's agreement counts only edges that agree on the op; `fixed`: the arm does "
-            "not search that factor.",
+            "not search that factor. `chance`: what a guess scores: a uniform guess among the "
+            "dataset's classes for accuracy; for agreement, two architectures drawn uniformly "
+            "from the arm's space (every kept input and every edge choice alike; the flat twin "
+            "holds the same architectures as its space, so the same level), see "
+            "docs/benchmarks.md.",
             "",
             f"## Differences to `{arms[0].key}`, paired by seed",
             "",
@@ -335,9 +391,16 @@ def render_report(results: CompareResults) -> str:
 
 
 # -- figures -------------------------------------------------------------------------------------
-def _bar_panel(ax: Any, arms: Sequence[ArmResult], key: str, title: str, ylabel: str) -> None:
+def _bar_panel(
+    ax: Any,
+    arms: Sequence[ArmResult],
+    key: str,
+    title: str,
+    ylabel: str,
+    chance: float | None = None,
+) -> None:
     """One bar per arm at the mean of summary statistic ``key``, the std as an error bar, and
-    every seed as a dot."""
+    every seed as a dot; a dashed line at the ``chance`` level when given."""
     names = [a.key for a in arms]
     stats: list[Statistic] = [getattr(a.summary, key) for a in arms]
     means = [s.mean or 0.0 for s in stats]
@@ -345,6 +408,19 @@ def _bar_panel(ax: Any, arms: Sequence[ArmResult], key: str, title: str, ylabel:
     ax.bar(range(len(arms)), means, yerr=stds, capsize=4, color="#9ecae1", edgecolor="#3182bd")
     for i, values in enumerate(s.values for s in stats):
         ax.plot([i] * len(values), values, "o", color="#08519c", markersize=3.5)
+    if chance is not None:
+        ax.axhline(chance, color="#d62728", linewidth=1.0, linestyle="--", zorder=3)
+        ax.text(
+            0.99,
+            chance,
+            f"chance {chance:.0f} %",
+            transform=ax.get_yaxis_transform(),  # x across the panel, y in data units
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="#d62728",
+            zorder=3,
+        )
     ax.set_xticks(range(len(arms)), names, rotation=20, ha="right", fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=8)
@@ -385,22 +461,30 @@ def _difference_panel(
     ax.grid(axis="y", alpha=0.3)
 
 
+#: The narrowest accuracy figure (inches): room for its title, and for two panel titles
+#: side by side, however few the arms.
+MIN_ACCURACY_WIDTH = 6.4
+
+
 def accuracy_figure(
-    arms: Sequence[ArmResult], comparisons: Sequence[Comparison], seeds: int
+    arms: Sequence[ArmResult], comparisons: Sequence[Comparison], seeds: int, chance: float
 ) -> Any:
-    """Top: accuracy per arm (mean ± std, seeds as dots). Bottom: the first arm minus each
-    other, paired by seed, with its 95 % t-interval (grey: contains 0; crosses: seeds)."""
+    """Top: accuracy per arm (mean ± std, seeds as dots, the ``chance`` level dashed).
+    Bottom: the first arm minus each other, paired by seed, with its 95 % t-interval (grey:
+    contains 0; crosses: seeds). A bottom title takes two lines, so that it stays within its
+    panel's width even with two arms."""
     figure_module = require_matplotlib()
-    figure = figure_module.Figure(figsize=(2.0 + 1.4 * len(arms), 6.4), layout="constrained")
+    width = max(MIN_ACCURACY_WIDTH, 2.0 + 1.4 * len(arms))
+    figure = figure_module.Figure(figsize=(width, 6.8), layout="constrained")
     axes = figure.subplots(2, 2)
     panels = (
         ("val_top1", "supernet, validation split"),
         ("test_top1", "retrained, test split"),
     )
     for column, (key, title) in enumerate(panels):
-        _bar_panel(axes[0][column], arms, key, title, "top-1 (%)")
+        _bar_panel(axes[0][column], arms, key, title, "top-1 (%)", chance)
         _difference_panel(
-            axes[1][column], arms[0].key, comparisons, key, f"{title}: difference, 95 % interval"
+            axes[1][column], arms[0].key, comparisons, key, f"{title}:\ndifference, 95 % interval"
         )
     figure.suptitle(
         f"Accuracy per arm (mean ± std over {seeds} seeds; dots and crosses: seeds)", fontsize=10
@@ -424,12 +508,17 @@ def _summary_figure(
 
 
 def write_figures(
-    out: Path, arms: Sequence[ArmResult], comparisons: Sequence[Comparison], seeds: int
+    out: Path,
+    arms: Sequence[ArmResult],
+    comparisons: Sequence[Comparison],
+    seeds: int,
+    chance: float,
 ) -> tuple[list[str], str | None]:
-    """Accuracy and cost per arm, and the first seed's weight trajectories per arm and group
-    (``arch/<arm>/<cell type>_<group>.png``), from the parts of the results they show (the
-    results' ``figures`` are these figures' paths); redrawing a finished comparison's is
-    ``write_figures(out, results.arms, results.comparisons, results.settings.seeds)``.
+    """Accuracy (with the ``chance`` top-1) and cost per arm, and the first seed's weight
+    trajectories per arm and group (``arch/<arm>/<cell type>_<group>.png``), from the parts of
+    the results they show (the results' ``figures`` are these figures' paths); redrawing a
+    finished comparison's is ``write_figures(out, results.arms, results.comparisons,
+    results.settings.seeds, chance_levels(results).accuracy)``.
 
     Returns the written paths (relative to ``out``) and, when matplotlib is missing, a note
     saying so: the numbers are the point of the comparison, the pictures an extra.
@@ -441,7 +530,8 @@ def write_figures(
     folder = out / FIGURES
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    written += save(accuracy_figure(arms, comparisons, seeds), folder / "accuracy", ("png",))
+    accuracy = accuracy_figure(arms, comparisons, seeds, chance)
+    written += save(accuracy, folder / "accuracy", ("png",))
     cost = _summary_figure(
         arms,
         seeds,

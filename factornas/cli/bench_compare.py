@@ -22,6 +22,7 @@ from factornas.bench.jobs import default_threads
 from factornas.bench.report import summary_table
 from factornas.cli.bench_arguments import at_least, integer_or_all
 from factornas.errors import FactorNASError
+from factornas.runtime.device import pick_device
 
 
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
@@ -80,6 +81,12 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         help="torch threads of each run (default 1; with --jobs N, the cores split N ways)",
     )
     parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where every search and retraining runs: cpu (default: the harness's timings are "
+        "CPU timings), cuda or cuda:N",
+    )
+    parser.add_argument(
         "--jobs",
         type=at_least(1),
         default=1,
@@ -115,6 +122,7 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
         dataset=args.dataset,
         data=args.data.resolve() if args.data is not None else None,
         threads=args.threads if args.threads is not None else default_threads(args.jobs),
+        device=str(pick_device(args.device)),  # refused here, before any run, if unusable
     )
 
 

@@ -7,6 +7,7 @@ import argparse
 import json
 
 from rich.console import Console
+from rich.table import Table
 
 from factornas.bench.cost import CostSettings, run_cost, summary_table
 from factornas.cli.bench_arguments import at_least
@@ -98,5 +99,20 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        Console().print(summary_table(report))
+        print_table(summary_table(report))
     return 1 if any("error" in row for row in report["presets"]) else 0
+
+
+#: Wide enough for any table: only measures, never prints.
+_UNBOUNDED = 10_000
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` to stdout whole. On a terminal rich fits it to the window; off one (a
+    log file, a pipe, a batch job) rich assumes 80 columns and would wrap the table's cells,
+    so the console is made as wide as the table's natural width there."""
+    console = Console()
+    if not console.is_terminal:
+        natural = Console(width=_UNBOUNDED).measure(table).maximum
+        console = Console(width=max(natural, console.width))
+    console.print(table)

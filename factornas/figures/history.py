@@ -18,6 +18,7 @@ from typing import Any
 
 from factornas.errors import FactorNASError
 from factornas.factors.registry import registry
+from factornas.figures.axes import whole_number_axis
 from factornas.figures.backend import require_matplotlib, save
 from factornas.runtime.metrics import read_metrics
 from factornas.space.config import SearchSpace, Topology
@@ -80,15 +81,19 @@ def _shape(value: Sequence[Sequence[float]]) -> tuple[int, int]:
     return len(value), len(value[0]) if value else 0
 
 
-def read_history(path: str | Path) -> ArchHistory:
-    """The history of a ``metrics.jsonl`` file (a torn last line, mid-write, is ignored; a
-    damaged line elsewhere is an error naming it)."""
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file (a torn last line, mid-write, is ignored; a
+    damaged line elsewhere is an error naming it; an unreadable file, one line)."""
     path = Path(path)
     try:
-        records = read_metrics(path)
+        return read_metrics(path)
     except OSError as error:
         raise FactorNASError(f"cannot read metrics file {path}: {error.strerror}") from None
-    return history_from_records(records)
+
+
+def read_history(path: str | Path) -> ArchHistory:
+    """The history of a ``metrics.jsonl`` file (see :func:`read_records`)."""
+    return history_from_records(read_records(path))
 
 
 def candidate_names(config_path: str | Path) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -111,6 +116,22 @@ def candidate_names(config_path: str | Path) -> dict[str, dict[str, tuple[str, .
         ct: {f.name: f.names for f in space.cell(ct).groups() if f.searched}
         for ct in space.cell_types
     }
+
+
+def unnamed_groups(config_path: str | Path) -> tuple[str, ...]:
+    """Groups of a run's space whose candidates :func:`candidate_names` cannot name: not
+    registered in this process, and not listed by the space (a flat twin's fused names need
+    every group). Their weights are plotted by candidate index until a plug-in registers them."""
+    try:
+        raw = json.loads(Path(config_path).read_text())["space"]
+        specs = [*raw["normal"], *(raw.get("reduce") or ())]
+        unregistered = [s["group"] for s in specs if s["group"] not in registry]
+        listed = {s["group"] for s in specs if s.get("candidates") is not None}
+        flat = bool(raw.get("flat"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return ()
+    unnamed = [g for g in unregistered if flat or g not in listed]
+    return tuple(dict.fromkeys(unnamed))
 
 
 def _listed_names(raw: Any) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -203,23 +224,76 @@ def heatmap_figure(history: ArchHistory, cell_type: str, names: Names) -> Any:
     return figure
 
 
+#: Above this many candidates a trajectory colors only the strongest few of each edge and
+#: greys the rest: forty lines in forty colors (a flat twin's) cannot be told apart.
+MAX_COLORED = 10
+#: How many of an edge's candidates are colored in its panel, when not all are.
+COLORED_PER_EDGE = 3
+#: The most candidates with a color, one of tab20's each.
+MAX_HIGHLIGHTED = 20
+_OTHERS_COLOR = "#c4c4c4"
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Which candidates a trajectory figure draws in color: ``colored`` (in candidate order)
+    have a color and a legend entry; ``per_edge[e]`` are those colored in edge ``e``'s panel."""
+
+    colored: list[int]
+    per_edge: list[frozenset[int]]
+
+
+def highlight(series: GroupSeries) -> Highlight:
+    """Every candidate, up to :data:`MAX_COLORED`; beyond, on each edge its
+    :data:`COLORED_PER_EDGE` strongest at the last epoch (what the genotype takes, and what it
+    beat), each with one color across the panels. More than :data:`MAX_HIGHLIGHTED` such
+    candidates keep a color only for those strongest on more edges (then by weight)."""
+    final = series.values[-1]
+    count = len(final[0])
+    if count <= MAX_COLORED:
+        every = frozenset(range(count))
+        return Highlight(list(range(count)), [every] * len(final))
+    tops = [_strongest(row, COLORED_PER_EDGE) for row in final]
+    edges_led = {i: sum(1 for top in tops if i in top) for top in tops for i in top}
+    strongest = {i: max(row[i] for row in final) for i in edges_led}
+    kept = sorted(edges_led, key=lambda i: (-edges_led[i], -strongest[i], i))[:MAX_HIGHLIGHTED]
+    return Highlight(sorted(kept), [frozenset(top) & frozenset(kept) for top in tops])
+
+
+def _strongest(row: Sequence[float], k: int) -> list[int]:
+    """The ``k`` largest entries' indices, largest first (ties: the lower index)."""
+    return sorted(range(len(row)), key=lambda i: (-row[i], i))[:k]
+
+
 def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: Names) -> Any:
-    """One panel per edge: each candidate's weight over the epochs, one shared legend."""
+    """One panel per edge: each candidate's weight over the epochs, one shared legend.
+
+    With more than :data:`MAX_COLORED` candidates each panel colors only its strongest (see
+    :func:`highlight`); the others are thin grey lines under them, with one legend entry.
+    """
     figure_module = require_matplotlib()
-    from matplotlib.ticker import MaxNLocator
 
     series = history.series[cell_type][group]
     edges, count = len(series.values[0]), len(series.values[0][0])
     labels = _names(names, cell_type, group, count)
+    chosen = highlight(series)
+    colored = chosen.colored
+    greyed = count > len(colored) or any(len(shown) < count for shown in chosen.per_edge)
+    others = "others (grey)"
+    legend_labels = [labels[i] for i in colored] + ([others] if greyed else [])
     cols = min(edges, 5)
     grid_rows = math.ceil(edges / cols)
     width = 2.6 * cols
     # Fixed margins in inches instead of a constrained layout: several times faster to save
     # with this many panels. The legend gets as many columns as the widest label lets fit
-    # across the figure (a flat twin's 40 combined names need several rows).
-    legend_cols = max(1, min(count, 10, int((width - 0.4) // _legend_column_inches(labels))))
-    legend_rows = math.ceil(count / legend_cols)
-    top, bottom, left, right = 0.5, 0.55 + 0.2 * legend_rows, 0.5, 0.15
+    # across the figure.
+    entries = len(legend_labels)
+    legend_cols = max(
+        1, min(entries, 10, int((width - 0.4) // _legend_column_inches(legend_labels)))
+    )
+    legend_rows = math.ceil(entries / legend_cols)
+    # The left margin holds weight ticks of five decimals (0.33400: weights near uniform).
+    top, bottom, left, right = 0.5, 0.55 + 0.2 * legend_rows, 0.75, 0.15
     height = 1.9 * grid_rows + top + bottom
     figure = figure_module.Figure(figsize=(width, height))
     axes = figure.subplots(
@@ -237,7 +311,7 @@ def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: N
             "wspace": 0.08,
         },
     ).ravel()
-    colors = _candidate_colors(count)
+    colors = dict(zip(colored, _candidate_colors(len(colored)), strict=True))
     marker = "o" if len(series.epochs) < 8 else None
     rows = edge_names(edges)
     for e, ax in enumerate(axes):
@@ -245,6 +319,16 @@ def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: N
             ax.axis("off")
             continue
         for i in range(count):
+            if i not in chosen.per_edge[e]:
+                ax.plot(
+                    series.epochs,
+                    [step[e][i] for step in series.values],
+                    color=_OTHERS_COLOR,
+                    linewidth=0.6,
+                    zorder=1,
+                    label=others,
+                )
+                continue
             ax.plot(
                 series.epochs,
                 [step[e][i] for step in series.values],
@@ -252,18 +336,31 @@ def trajectory_figure(history: ArchHistory, cell_type: str, group: str, names: N
                 marker=marker,
                 markersize=3,
                 linewidth=1.2,
+                zorder=2,
                 label=labels[i],
             )
         ax.set_title(rows[e], fontsize=8)
         # The lowest panel of each column carries the epoch ticks, even above an empty slot.
         ax.tick_params(labelsize=7, labelbottom=e + cols >= edges)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.grid(alpha=0.3)
-    handles, legend = axes[0].get_legend_handles_labels()
-    figure.legend(handles, legend, loc="lower center", ncol=legend_cols, fontsize=7)
+    whole_number_axis(axes[0], series.epochs)  # shared by every panel
+    by_label: dict[str, Any] = {}
+    for ax in axes[:edges]:  # a candidate colored on some edge only has its handle there
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            by_label.setdefault(label, handle)
+    figure.legend(
+        [by_label[label] for label in legend_labels],
+        legend_labels,
+        loc="lower center",
+        ncol=legend_cols,
+        fontsize=7,
+    )
     figure.supxlabel("epoch", fontsize=8, y=(0.2 * legend_rows + 0.2) / height)
     title = "normal" if cell_type == "normal" else "reduction"
-    figure.suptitle(f"{title} cell, group {group!r}: softmax weight per edge by epoch", fontsize=10)
+    shown = f" (in color: each edge's {COLORED_PER_EDGE} strongest)" if greyed else ""
+    figure.suptitle(
+        f"{title} cell, group {group!r}: softmax weight per edge by epoch{shown}", fontsize=10
+    )
     return figure
 
 
@@ -274,13 +371,11 @@ def _legend_column_inches(labels: Sequence[str]) -> float:
 
 
 def _candidate_colors(count: int) -> list[Any]:
-    """Distinct colors for up to 20 candidates, then a continuous map for flat twins."""
+    """Distinct colors for up to :data:`MAX_HIGHLIGHTED` candidates: tab10, then tab20."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if count <= 10 else "tab20" if count <= 20 else "turbo"]
-    if count <= 20:
-        return [cmap(i) for i in range(count)]
-    return [cmap(i / (count - 1)) for i in range(count)]
+    cmap = colormaps["tab10" if count <= 10 else "tab20"]
+    return [cmap(i) for i in range(count)]
 
 
 def save_history_figures(

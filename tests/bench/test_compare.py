@@ -315,7 +315,7 @@ def test_a_tiny_comparison_through_the_cli_reports_and_resumes(
     assert test["verdict"].endswith("seed noise")
 
     report = (out / "report.md").read_text()
-    assert saved["command"] in report and "retrained test top-1 (%)" in report
+    assert saved["command"] in report and "retrained test top-1 (%; chance 10.0)" in report
     assert "| `flat` | flat twin: 40 ops under one α |" in report
     assert "Budget `quick` with `--search-epochs 1 --search-subset 16" in report
     assert "## Differences to `adarts`, paired by seed" in report

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,20 +65,52 @@ def arch_record(epoch: int) -> dict[str, dict[str, list[list[float]]]]:
     }
 
 
+def search_numbers(epoch: int) -> dict[str, float]:
+    """A search record's loss, accuracy (fractions) and learning rate, improving by epoch."""
+    return {
+        "train_loss": 2.2 - 0.3 * epoch,
+        "train_acc": 0.15 + 0.1 * epoch,
+        "val_loss": 2.25 - 0.25 * epoch,
+        "val_acc": 0.12 + 0.1 * epoch,
+        "lr": 0.025 - 0.005 * epoch,
+    }
+
+
+def step_entries(epoch: int, steps_per_epoch: int = 50) -> list[dict[str, float]]:
+    """One entry per 10-step window of an epoch, as the loops record them."""
+    first = epoch * steps_per_epoch
+    return [
+        {
+            "step": first + window + 9,
+            "epoch": epoch,
+            "loss": 2.3 - 0.3 * epoch - 0.004 * window,
+            "acc": 0.1 + 0.1 * epoch + 0.002 * window,
+            "lr": 0.025 - 0.0001 * (first + window),
+        }
+        for window in range(0, steps_per_epoch, 10)
+    ]
+
+
+def write_records(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+
 @pytest.fixture
 def run_dir(tmp_path: Path, genotype: Genotype) -> Path:
     """A finished search's directory: config, metrics of three epochs, genotype."""
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"space": SPACE.model_dump(mode="json")}))
-    with open(run / "metrics.jsonl", "w") as handle:
-        for epoch in range(3):
-            record = {
-                "epoch": epoch,
-                "arch": arch_record(epoch),
-                "genotype": genotype.model_dump(mode="json"),
-            }
-            handle.write(json.dumps(record) + "\n")
+    records = [
+        {
+            "epoch": epoch,
+            **search_numbers(epoch),
+            "arch": arch_record(epoch),
+            "genotype": genotype.model_dump(mode="json"),
+        }
+        for epoch in range(3)
+    ]
+    write_records(run / "metrics.jsonl", records)
     genotype.save(run / "genotype.json")
     return run
 

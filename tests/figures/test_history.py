@@ -9,11 +9,16 @@ import pytest
 
 from factornas.errors import FactorNASError
 from factornas.figures.history import (
+    MAX_HIGHLIGHTED,
+    ArchHistory,
     candidate_names,
     edge_names,
+    highlight,
     history_from_records,
     read_history,
     save_history_figures,
+    trajectory_figure,
+    unnamed_groups,
 )
 
 from .conftest import arch_record, assert_png, needs_matplotlib, svg_texts
@@ -71,6 +76,10 @@ def test_a_group_not_registered_here_keeps_the_names_it_listed(tmp_path: Path) -
     assert names["normal"]["not_registered_here"] == ("a", "b")
     assert names["normal"]["op"][:2] == ("none", "max_pool_3x3")  # registered: resolved here
     assert "also_unknown" not in names["normal"]  # plotted by candidate index
+    assert unnamed_groups(config) == ("also_unknown",)  # which `show` names in its hint
+    config.write_text(json.dumps({"space": {"normal": normal, "flat": True}}))
+    assert unnamed_groups(config) == ("not_registered_here", "also_unknown")  # fused names
+    assert unnamed_groups(tmp_path / "missing.json") == ()
 
 
 def test_edge_names_follow_the_supernet_edge_order() -> None:
@@ -111,3 +120,51 @@ def test_svg_figures_name_the_candidates(tmp_path: Path) -> None:
 
 def test_no_records_no_figures(tmp_path: Path) -> None:
     assert save_history_figures(history_from_records([]), tmp_path) == []
+
+
+def _led_history(count: int, stride: int, epochs: int = 3) -> ArchHistory:
+    """A flat twin's weights on 14 edges: on edge e candidates ``stride · e`` to
+    ``stride · e + 2`` pull ahead (the first the fastest) and the rest sink."""
+    records = []
+    for epoch in range(epochs):
+        rows = []
+        for e in range(14):
+            ahead = [i - stride * e for i in range(count)]
+            raw = [1.0 + (0.5 * epoch * (3 - d) if 0 <= d < 3 else 0.0) for d in ahead]
+            rows.append([x / sum(raw) for x in raw])
+        records.append({"epoch": epoch, "arch": {"normal": {"flat": rows}}})
+    return history_from_records(records)
+
+
+def test_a_flat_twin_colors_each_edge_s_three_strongest() -> None:
+    chosen = highlight(_led_history(40, stride=1).series["normal"]["flat"])
+    assert chosen.per_edge[0] == {0, 1, 2} and chosen.per_edge[13] == {13, 14, 15}
+    # 16 candidates lead somewhere, all within tab20's colors.
+    assert chosen.colored == list(range(16))
+    few = history_from_records([{"epoch": 0, "arch": arch_record(0)}])
+    every = highlight(few.series["normal"]["op_bare"])
+    assert every.colored == [0, 1, 2] and all(shown == {0, 1, 2} for shown in every.per_edge)
+
+
+def test_beyond_twenty_leaders_the_most_frequent_keep_a_color() -> None:
+    """Every edge led by three candidates of its own: 42 leaders for 20 colors."""
+    chosen = highlight(_led_history(42, stride=3).series["normal"]["flat"])
+    assert len(chosen.colored) == MAX_HIGHLIGHTED
+    # Each leads one edge: the strongest (each edge's first) come first, then by index.
+    assert set(range(0, 42, 3)) <= set(chosen.colored)
+    assert all(shown <= set(chosen.colored) for shown in chosen.per_edge)
+
+
+@needs_matplotlib
+def test_the_flat_twin_s_trajectories_grey_all_but_each_edge_s_strongest() -> None:
+    names = {"normal": {"flat": tuple(f"op{i}" for i in range(40))}}
+    figure = trajectory_figure(_led_history(40, stride=1), "normal", "flat", names)
+    panels = [ax for ax in figure.axes if ax.lines]
+    assert len(panels) == 14
+    for e, ax in enumerate(panels):
+        colored = [line for line in ax.lines if line.get_color() != "#c4c4c4"]
+        assert {line.get_label() for line in colored} == {f"op{e + i}" for i in range(3)}
+        assert len(ax.lines) == 40
+    legend = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert legend == [*(f"op{i}" for i in range(16)), "others (grey)"]
+    assert "each edge's 3 strongest" in figure.texts[-1].get_text()

@@ -29,7 +29,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from factornas.bench.arms import ArmKind
 from factornas.bench.budgets import BudgetName, Sizes
@@ -196,7 +205,18 @@ class SettingsRecord(_Record):
     dataset: str
     data: str | None
     threads: int
+    device: str = Field(
+        "cpu", description="where every run ran; written only when not cpu (--device)"
+    )
     overrides: dict[str, int | None] = Field(description="size flag (no --): value, None: all")
+
+    @model_serializer(mode="wrap")
+    def _omit_cpu(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Results of CPU runs, the only ones before ``--device``, keep the file they had."""
+        data: dict[str, Any] = handler(self)
+        if data.get("device") == "cpu":
+            del data["device"]
+        return data
 
 
 class CompareResults(_Record):

@@ -24,6 +24,7 @@ from typing import Any
 
 from factornas.bench.arms import Arm, build_arms, factor_groups
 from factornas.bench.budgets import Sizes, format_size, overrides_of
+from factornas.bench.chance import chance_accuracy
 from factornas.bench.compare.results import (
     RESULTS_FILE,
     ArmResult,
@@ -77,7 +78,8 @@ def _check_same_run(run_dir: Path, expected: dict[str, Any]) -> None:
 
 
 def _sizes_record(settings: CompareSettings) -> dict[str, Any]:
-    return {"dataset": settings.dataset, "sizes": settings.sizes.model_dump(mode="json")}
+    device = {"device": settings.device} if settings.device != "cpu" else {}  # as before: cpu
+    return {"dataset": settings.dataset, **device, "sizes": settings.sizes.model_dump(mode="json")}
 
 
 def _check_same_sizes(out: Path, settings: CompareSettings) -> None:
@@ -99,6 +101,9 @@ def _check_same_sizes(out: Path, settings: CompareSettings) -> None:
     ]
     if before["dataset"] != settings.dataset:
         changes.insert(0, f"--dataset {settings.dataset} (was {before['dataset']})")
+    device_before = before.get("device", "cpu")
+    if device_before != settings.device:  # a mix of CPU and GPU step times compares nothing
+        changes.insert(0, f"--device {settings.device} (was {device_before})")
     if changes:
         raise FactorNASError(
             f"{out} holds a comparison of other sizes: {', '.join(changes)}; resume it with "
@@ -189,7 +194,7 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
     config_json = config.model_dump(mode="json")
     reused_search = _ensure_run(
         {"task": "search", "out": str(search_dir), "threads": settings.threads,
-         "config": config_json},
+         "device": settings.device, "config": config_json},
         search_dir,
         config_json,
         settings.threads,
@@ -201,7 +206,13 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
         "genotype": genotype.model_dump(mode="json"),
     }
     reused_retrain = _ensure_run(
-        {"task": "retrain", "out": str(retrain_dir), "threads": settings.threads, **expected},
+        {
+            "task": "retrain",
+            "out": str(retrain_dir),
+            "threads": settings.threads,
+            "device": settings.device,
+            **expected,
+        },
         retrain_dir,
         expected,
         settings.threads,
@@ -278,7 +289,9 @@ def run_compare(
         for arm in arms
     ]
     comparisons = compare_arms(arm_results)
-    figures, figures_note = write_figures(out, arm_results, comparisons, settings.seeds)
+    figures, figures_note = write_figures(
+        out, arm_results, comparisons, settings.seeds, chance_accuracy(settings.spec.classes)
+    )
     # Measured last, so that it covers everything but writing the two text files.
     wall_seconds = time.perf_counter() - started
     machine = machine.model_copy(update={"load_average_end": load_average()})

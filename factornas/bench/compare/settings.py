@@ -51,6 +51,9 @@ class CompareSettings(BaseModel):
     dataset: str = Field("fashion-mnist", description="a registered dataset that loads whole")
     data: Path | None = Field(None, description="dataset folder (None: the usual places)")
     threads: int = Field(1, gt=0, description="torch intra-op threads of each run")
+    device: str = Field(
+        "cpu", description="where every search and retraining runs: cpu, cuda or cuda:N"
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -88,6 +91,8 @@ class CompareSettings(BaseModel):
             parts += ["--dataset", self.dataset]
         if self.threads != 1:
             parts += ["--threads", str(self.threads)]
+        if self.device != "cpu":
+            parts += ["--device", self.device]
         if self.data is not None:
             parts += ["--data", str(self.data)]
         parts += ["--out", str(out)]
