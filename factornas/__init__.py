@@ -7,6 +7,10 @@ Factorizable Architectural Parameters").
 The names below are the stable public API (``docs/api.md``): a script needs nothing deeper.
 """
 
+# First, before anything imports torch: OpenMP reads its wait policy when torch loads it.
+from factornas.runtime import wait_policy  # noqa: F401  (sets it, for the command line)
+
+# isort: split
 from factornas.build import build_model
 from factornas.data import DataConfig, DatasetSpec, register_dataset
 from factornas.errors import FactorNASError, GenotypeError, RegistryError, SpaceError

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from factornas.cli import configfile, loggers
+from factornas.cli import configfile, loggers, run_settings
 from factornas.cli.formatting import DefaultsFormatter
 from factornas.data.registry import DATASETS
 from factornas.errors import FactorNASError, first_problem
@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "searches step eagerly: docs/performance.md)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run_settings.add_arguments(parser)
     configfile.add_arguments(parser, "preset")
     loggers.add_arguments(parser)
     parser.set_defaults(handler=run)
@@ -200,14 +200,16 @@ def run(args: argparse.Namespace) -> int:
         return configfile.print_config(args, config, settings)
     if args.out is None:
         raise FactorNASError("--out is required: the run directory to write (or resume)")
-    with loggers.epoch_logger(args, args.out, config.space) as on_epoch:
+    run_settings.apply_threads(args)
+    with loggers.run_hooks(args, args.out, config.space) as hooks:
         result = run_search(
             config,
             args.out,
             overwrite=args.overwrite,
             device=args.device,
-            show_progress=not args.no_progress,
-            on_epoch=on_epoch,
+            show_progress=run_settings.progress_mode(args),
+            on_epoch=hooks.on_epoch,
+            on_window=hooks.on_window,
             cuda_graphs=args.cuda_graphs,
         )
     if int(os.environ.get("RANK", "0")) != 0:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from factornas.cli import configfile, loggers
+from factornas.cli import configfile, loggers, run_settings
 from factornas.cli.formatting import DefaultsFormatter
 from factornas.data.registry import DATASETS
 from factornas.errors import FactorNASError, first_problem
@@ -91,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"replay each training step from a CUDA graph ({UNMEASURED}; a no-op on CPU)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace a finished run")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run_settings.add_arguments(parser)
     configfile.add_arguments(parser, "recipe")
     loggers.add_arguments(parser)
     parser.set_defaults(handler=run)
@@ -153,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise FactorNASError("--out is required: the run directory to write (or resume)")
     console = Console()
-    with loggers.epoch_logger(args, args.out) as on_epoch:
+    run_settings.apply_threads(args)
+    with loggers.run_hooks(args, args.out) as hooks:
         # The classifier and stem follow the dataset actually loaded.
         result = run_retrain(
             source.genotype,
@@ -161,8 +162,9 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             device=args.device,
             overwrite=args.overwrite,
-            progress=not args.no_progress,
-            on_epoch=on_epoch,
+            progress=run_settings.progress_mode(args),
+            on_epoch=hooks.on_epoch,
+            on_window=hooks.on_window,
             cuda_graphs=args.cuda_graphs,
         )
     if result.resumed_from_epoch:

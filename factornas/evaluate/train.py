@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from rich.progress import Progress, TaskID
 from torch.nn import functional as F
 
 from factornas.data.batches import Batch
@@ -38,9 +37,18 @@ from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.optimizers import build_optimizer, scheduled_lr
 from factornas.runtime.precision import Precision, at_least_fp32, autocast
-from factornas.runtime.progress import REFRESH_EVERY, make_progress
+from factornas.runtime.progress import (
+    REFRESH_EVERY,
+    EpochSummary,
+    ProgressMode,
+    ProgressReporter,
+    RunShape,
+    make_reporter,
+    progress_mode,
+)
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import RunDir, legacy_adopter, prepare_run_dir
+from factornas.runtime.step_windows import StepRecord, StepWindows
 from factornas.space.genotype import Genotype
 
 CHECKPOINT_FORMAT = 1
@@ -48,6 +56,9 @@ CHECKPOINT_FORMAT = 1
 adopt_train_run = legacy_adopter(lambda path: is_checkpoint_of(path, CHECKPOINT_FORMAT, "model"))
 #: Offset of the augmentation generator's seed from the run seed.
 AUGMENT_SEED_OFFSET = 1
+#: Called with each progress window's record as it closes (the epoch record's ``steps`` gets
+#: the same ones).
+WindowHook = Callable[[StepRecord], None]
 
 
 class RetrainData(Protocol):
@@ -98,8 +109,13 @@ class _Meter:
         self.sums.add([loss.detach() * n, hits[:, 0].sum(), hits.any(dim=1).sum()])
         self.count += n
 
-    def result(self) -> dict[str, float]:
-        loss, top1, top5 = (total / max(self.count, 1) for total in self.sums.read())
+    def totals(self) -> list[float]:
+        """Loss × samples, top-1 hits, top-5 hits so far: waits for the device."""
+        return self.sums.read()
+
+    def result(self, totals: list[float] | None = None) -> dict[str, float]:
+        """Mean loss and top-1/top-5 (%), of ``totals`` just read or read now."""
+        loss, top1, top5 = (t / max(self.count, 1) for t in totals or self.totals())
         return {"loss": loss, "top1": 100.0 * top1, "top5": 100.0 * top5}
 
 
@@ -123,21 +139,39 @@ def train_epoch(
     config: RetrainConfig,
     epoch: int,
     generator: torch.Generator,
-    progress: Progress,
-    task: TaskID,
+    reporter: ProgressReporter,
     refresh_every: int = REFRESH_EVERY,
     graphs: StepGraphs[Outputs] | None = None,
-) -> dict[str, float]:
-    """One pass over the training batches; returns mean loss and top-1/top-5 (%). With
-    ``graphs`` (:mod:`factornas.evaluate.graphed`) the steps replay from CUDA graphs.
+    on_window: WindowHook | None = None,
+) -> tuple[dict[str, float], list[StepRecord]]:
+    """One pass over the training batches; returns mean loss and top-1/top-5 (%), and the
+    epoch's progress windows (:mod:`factornas.runtime.step_windows`). With ``graphs``
+    (:mod:`factornas.evaluate.graphed`) the steps replay from CUDA graphs.
 
     A step reads nothing on the host. Every ``refresh_every`` steps and at the end, the running
-    sums are read once, for the progress bar and to stop on a diverged loss: the sum of the
-    (non-negative) losses is finite exactly while every loss so far was.
+    sums are read once: each read closes a progress window (for ``reporter``, ``on_window``
+    and the epoch record) and stops a diverged loss, since the sum of the (non-negative)
+    losses is finite exactly while every loss so far was.
     """
     model.train()
     meter = _Meter(next(model.parameters()).device)
     params = list(model.parameters())
+    lr = scheduled_lr(config.optimizer, epoch, config.epochs)  # what the caller set
+    windows = StepWindows(accuracy_scale=100.0)  # top-1 in %, as the epoch record's
+    first_step = epoch * data.steps_per_epoch
+
+    def close_window(step: int, totals: list[float]) -> None:
+        loss = totals[0] / max(meter.count, 1)
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"training loss became {loss} in epoch {epoch} by step {step}: "
+                "lower the learning rate (--lr) or keep gradient clipping on"
+            )
+        sums = (totals[0], totals[1], float(meter.count))
+        record = windows.close(epoch=epoch, step=first_step + step, sums=sums, lr=lr)
+        reporter.window(record)
+        if on_window is not None:
+            on_window(record)
 
     def train_step(images: torch.Tensor, labels: torch.Tensor) -> Outputs:
         with autocast(images.device, config.precision):
@@ -149,7 +183,7 @@ def train_epoch(
         optim.step(optimizer, params, config.grad_clip)
         return loss.detach(), logits.detach()
 
-    progress.reset(task, total=data.steps_per_epoch)
+    step = -1
     for step, (images, labels) in enumerate(data.train_batches(epoch, generator)):
         if graphs is None:
             loss, logits = train_step(images, labels)
@@ -157,16 +191,13 @@ def train_epoch(
             key = step_key(model, images, labels)
             loss, logits = graphs(key, train_step, [images, labels])
         meter.update(loss, logits, labels)
-        progress.advance(task)
-        if (step + 1) % refresh_every == 0 or step + 1 == data.steps_per_epoch:
-            stats = meter.result()
-            if not math.isfinite(stats["loss"]):
-                raise TrainingDivergedError(
-                    f"training loss became {stats['loss']} in epoch {epoch} by step {step}: "
-                    "lower the learning rate (--lr) or keep gradient clipping on"
-                )
-            progress.update(task, stats=f"loss {stats['loss']:.3f} top-1 {stats['top1']:.1f}%")
-    return meter.result()
+        reporter.advance()
+        if (step + 1) % refresh_every == 0:
+            close_window(step, meter.totals())
+    totals = meter.totals()
+    if windows.pending(meter.count):
+        close_window(step, totals)
+    return meter.result(totals), windows.records
 
 
 @torch.no_grad()
@@ -203,12 +234,16 @@ def retrain(
     *,
     device: str | torch.device | None = None,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool | ProgressMode = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_window: WindowHook | None = None,
     cuda_graphs: bool = False,
 ) -> RetrainResult:
     """Train ``genotype``'s evaluation network on ``data`` as ``config`` says, in ``out``;
-    ``on_epoch`` (a logger) sees each epoch's record after ``metrics.jsonl`` does.
+    ``on_epoch`` (a logger) sees each epoch's record after ``metrics.jsonl`` does,
+    ``on_window`` each progress window's as it closes. ``progress``
+    (:mod:`factornas.runtime.progress`): ``True`` or ``"auto"`` a bar on a terminal and plain
+    lines on stderr elsewhere, ``"lines"`` plain lines, ``False`` or ``"off"`` nothing.
 
     The same call on the same ``out`` resumes after the last finished epoch; a finished run
     or a checkpoint of another configuration is refused unless ``overwrite``. ``cuda_graphs``
@@ -225,7 +260,17 @@ def retrain(
         adopt=adopt_train_run,
     )
     try:
-        return _retrain_in(run, genotype, config, data, device, progress, on_epoch, cuda_graphs)
+        return _retrain_in(
+            run,
+            genotype,
+            config,
+            data,
+            device,
+            progress=progress_mode(progress),
+            on_epoch=on_epoch,
+            on_window=on_window,
+            cuda_graphs=cuda_graphs,
+        )
     except BaseException:
         run.abandon()  # a run that fails before its first checkpoint leaves nothing behind
         raise
@@ -240,8 +285,9 @@ def run_retrain(
     *,
     device: str | torch.device | None = None,
     overwrite: bool = False,
-    progress: bool = True,
+    progress: bool | ProgressMode = True,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_window: WindowHook | None = None,
     cuda_graphs: bool = False,
 ) -> RetrainResult:
     """Load ``config.data``, size the network's classifier and stem to it, and
@@ -261,6 +307,7 @@ def run_retrain(
         overwrite=overwrite,
         progress=progress,
         on_epoch=on_epoch,
+        on_window=on_window,
         cuda_graphs=cuda_graphs,
     )
 
@@ -278,8 +325,10 @@ def _retrain_in(
     config: RetrainConfig,
     data: RetrainData,
     device: torch.device,
-    progress: bool,
+    *,
+    progress: ProgressMode,
     on_epoch: Callable[[dict[str, Any]], None] | None,
+    on_window: WindowHook | None,
     cuda_graphs: bool,
 ) -> RetrainResult:
     seed_everything(config.seed)
@@ -310,18 +359,26 @@ def _retrain_in(
     # A run killed between its last checkpoint and its summary resumes with nothing to train.
     records = read_metrics(run.metrics_path)
     last: dict[str, Any] = records[-1] if records else {}
-    with make_progress(enabled=progress) as bars:
-        epochs_task = bars.add_task(
-            "epochs", total=config.epochs, completed=start_epoch, stats=f"{params:,} params"
-        )
-        steps_task = bars.add_task("train", total=data.steps_per_epoch, stats="")
+    steps = data.steps_per_epoch
+    shape = RunShape("train", config.epochs, steps, to_percent=1.0)
+    with make_reporter(progress, shape, start_epoch * steps) as reporter:
+        if run.resuming:
+            reporter.resuming(run.root, start_epoch, 0)
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             lr = scheduled_lr(config.optimizer, epoch, config.epochs)
             optim.set_lr(optimizer, lr)
             model.drop_path_prob = drop_path_probability(config.drop_path, epoch, config.epochs)
-            train = train_epoch(
-                model, data, optimizer, config, epoch, generator, bars, steps_task, graphs=graphs
+            train, windows = train_epoch(
+                model,
+                data,
+                optimizer,
+                config,
+                epoch,
+                generator,
+                reporter,
+                graphs=graphs,
+                on_window=on_window,
             )
             test = evaluate(model, data.test_batches(), config.precision)
             best = max(best, test["top1"])
@@ -331,11 +388,17 @@ def _retrain_in(
                 "drop_path": model.drop_path_prob,
                 **{f"train_{k}": v for k, v in train.items()},
                 **{f"test_{k}": v for k, v in test.items()},
+                "steps": windows,
                 "seconds": time.perf_counter() - started,
             }
             metrics.write(last)
             if on_epoch is not None:
                 on_epoch(last)
+            reporter.epoch_done(
+                EpochSummary(
+                    epoch, train["loss"], train["top1"], "test", test["loss"], test["top1"]
+                )
+            )
             save_checkpoint(
                 run.checkpoint_path,
                 {
@@ -347,11 +410,6 @@ def _retrain_in(
                     "rng": capture_rng_state(),
                     "best_test_top1": best,
                 },
-            )
-            bars.update(
-                epochs_task,
-                completed=epoch + 1,
-                stats=f"test top-1 {test['top1']:.2f}% top-5 {test['top5']:.2f}%",
             )
     run.finish(
         {

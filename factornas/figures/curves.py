@@ -6,10 +6,11 @@ retraining's (``factornas train``) hold ``train_loss``, ``train_top1`` and the t
 ``test_loss`` and ``test_top1`` (percent). Accuracies are drawn in percent either way.
 
 An epoch record may also carry ``steps``: one entry per progress window of the training split,
-``{"step": global step from 0, "epoch": e, "loss": ..., "acc": fraction, "lr": ...}``, each
-value that window's mean. When every epoch has them, the curves are drawn against the step,
-the per-step training values as a line and each epoch's means as points at the epoch's last
-window, with the epochs marked on a second axis. A run of an older factornas, or one resumed
+``{"step": global step from 0, "epoch": e, "loss": ..., "acc": ..., "lr": ...}``, each
+value that window's mean and ``acc`` in the unit of the record's own training accuracy (a
+fraction beside ``train_acc``, percent beside ``train_top1``). When every epoch has them,
+the curves are drawn against the step, the per-step training values as a line and each
+epoch's means as points at the epoch's last window, with the epochs marked on a second axis. A run of an older factornas, or one resumed
 across the upgrade (some epochs without steps), is drawn per epoch only.
 """
 
@@ -40,6 +41,8 @@ SPLIT_LABELS = {"train": "train", "val": "search-val", "test": "test"}
 _SPLIT_COLORS = {"train": "#1f77b4", "val": "#d62728", "test": "#d62728"}
 #: The step entries' fields per panel, with their factor to the drawn unit.
 STEP_FIELDS = {"loss": ("loss", 1.0), "accuracy": ("acc", 100.0), "lr": ("lr", 1.0)}
+#: A retraining's step ``acc`` is already percent, as its ``train_top1``.
+PERCENT_RECORD_KEY = "train_top1"
 PANEL_TITLES = {"loss": "loss", "accuracy": "top-1 accuracy (%)", "lr": "learning rate"}
 PANELS = ("loss", "accuracy", "lr")
 #: Epochs named on a step axis's top edge, at most: more would run into each other.
@@ -113,10 +116,13 @@ def _step_curves(records: Sequence[Mapping[str, Any]]) -> StepCurves | None:
         kept = [e for e in entries if isinstance(e, dict) and _number(e.get("step")) is not None]
         if not kept:
             return None
+        percent = PERCENT_RECORD_KEY in record
         for entry in kept:
             curves.steps.append(int(entry["step"]))
             for panel, (key, scale) in STEP_FIELDS.items():
                 value = _number(entry.get(key))
+                if panel == "accuracy" and percent:
+                    scale = 1.0
                 curves.values[panel].append(None if value is None else value * scale)
         curves.epoch_end[_epoch(record)] = max(int(e["step"]) for e in kept)
     order = sorted(range(len(curves.steps)), key=curves.steps.__getitem__)

@@ -47,7 +47,15 @@ from factornas.runtime.memory import check_fits
 from factornas.runtime.meter import DeviceSums
 from factornas.runtime.metrics import MetricsLog, read_metrics
 from factornas.runtime.precision import forward_fp32_out
-from factornas.runtime.progress import REFRESH_EVERY, make_progress
+from factornas.runtime.progress import (
+    REFRESH_EVERY,
+    EpochSummary,
+    ProgressMode,
+    ProgressReporter,
+    RunShape,
+    make_reporter,
+    progress_mode,
+)
 from factornas.runtime.rng import capture_rng_state, restore_rng_state, seed_everything
 from factornas.runtime.rundir import (
     ARCH_WEIGHTS,
@@ -57,6 +65,7 @@ from factornas.runtime.rundir import (
     legacy_adopter,
     prepare_run_dir,
 )
+from factornas.runtime.step_windows import StepRecord, StepWindows
 from factornas.search.config import DerivationConfig, SearchConfig
 from factornas.search.data import build_search_data
 from factornas.search.freeze import apply_frozen_levels
@@ -79,6 +88,9 @@ BYTES_PER_SEARCHED_PARAMETER = {"first": 3 * 4, "second": 5 * 4}
 adopt_search_run = legacy_adopter(lambda path: is_checkpoint_of(path, CHECKPOINT_FORMAT, "network"))
 #: Called on rank 0 with each epoch's record, after it is written to metrics.jsonl.
 EpochHook = Callable[[dict[str, Any]], None]
+#: Called on rank 0 with each progress window's record as it closes (the epoch record's
+#: ``steps`` gets the same ones).
+WindowHook = Callable[[StepRecord], None]
 
 
 @dataclass(frozen=True)
@@ -177,7 +189,8 @@ def loss_terms_record(network: SearchNetwork) -> dict[str, float]:
 class Search:
     """One search run in one process (one rank of a distributed job)."""
 
-    #: Steps between progress-bar refreshes, each one read of the device (when progress shows).
+    #: Steps between progress windows, each one read of the device
+    #: (:mod:`factornas.runtime.step_windows`).
     refresh_every: int = REFRESH_EVERY
 
     def __init__(
@@ -187,17 +200,19 @@ class Search:
         *,
         overwrite: bool = False,
         device: str | None = None,
-        show_progress: bool = True,
+        show_progress: bool | ProgressMode = True,
         on_epoch: EpochHook | None = None,
+        on_window: WindowHook | None = None,
         cuda_graphs: bool = False,
     ) -> None:
         self.config = config
         self.on_epoch = on_epoch
+        self.on_window = on_window
         self.cuda_graphs = cuda_graphs
         self.device = pick_device(device)
         self.dist: DistContext = init_distributed(self.device)
         self.run: RunDir = self._open_run_dir(Path(out), overwrite)
-        self.show_progress = show_progress and self.dist.is_main
+        self.progress: ProgressMode = progress_mode(show_progress) if self.dist.is_main else "off"
         try:
             self._build()
         except BaseException:
@@ -336,15 +351,23 @@ class Search:
             "skip_streak": self.skip_streak,
             "stop_reason": self.stop_reason,
             "stage": self.stage,
+            "step_windows": self.windows.state(),
             **by_rank,
         }
 
     def _reset_train_sums(self) -> None:
         """Zero the running sums of the epoch's training steps: loss × batch size and correct
         on the device, the batch sizes (known on the host) in ``train_count``. They always sum
-        steps ``[0, step)`` of ``epoch``, the steps a checkpoint has behind it."""
+        steps ``[0, step)`` of ``epoch``, the steps a checkpoint has behind it; ``windows``
+        holds the epoch's closed progress windows (summed over every rank)."""
         self.train_sums = DeviceSums(2, self.device)
         self.train_count = 0
+        self.windows = StepWindows()
+
+    def _epoch_totals(self, loss_sum: float, correct: float) -> list[float]:
+        """This epoch's (loss × samples, correct, samples) so far over every rank, from this
+        rank's sums as just read."""
+        return sum_scalars([loss_sum, correct, self.train_count], self.dist, self.device)
 
     def _float_buffers(self) -> list[torch.Tensor]:
         """The network's floating buffers (batch-norm running statistics among them), in
@@ -433,6 +456,11 @@ class Search:
         self.skip_streak = int(state.get("skip_streak", 0))
         self.stop_reason = state.get("stop_reason")
         self._restore_by_rank(state)
+        windows = state.get("step_windows")
+        if windows is not None:
+            self.windows = StepWindows.from_state(windows)
+        else:  # an older checkpoint: the epoch's windows start from its sums
+            self.windows = StepWindows(start=self._epoch_totals(*self.train_sums.read()))
 
     # -- the loop ------------------------------------------------------------------------
     def run_search(self) -> SearchResult:
@@ -443,16 +471,12 @@ class Search:
             else None
         )
         steps = self.data.steps_per_epoch
-        progress = make_progress(self.show_progress)
-        with progress:
-            task = progress.add_task(
-                "search",
-                total=config.epochs * steps,
-                completed=self.epoch * steps + self.step,
-                stats="",
-            )
+        shape = RunShape("search", config.epochs, steps, to_percent=100.0)
+        with make_reporter(self.progress, shape, self.epoch * steps + self.step) as reporter:
+            if self.run.resuming:
+                reporter.resuming(self.run.root, self.epoch, self.step)
             while self.epoch < config.epochs and self.stop_reason is None:
-                record = self._run_epoch(progress, task)
+                record = self._run_epoch(reporter)
                 self.stop_reason = self._early_stop(record["normal_skips"])
                 if self.stop_reason is not None:
                     record["stop_reason"] = self.stop_reason
@@ -461,14 +485,25 @@ class Search:
                     metrics.write(record)
                     if self.on_epoch is not None:
                         self.on_epoch(record)
+                reporter.epoch_done(
+                    EpochSummary(
+                        self.epoch,
+                        record["train_loss"],
+                        record["train_acc"],
+                        "val",
+                        record["val_loss"],
+                        record["val_acc"],
+                    )
+                )
                 self.epoch, self.step = self.epoch + 1, 0
                 self._reset_train_sums()
                 self._save()
         return self._finish()
 
-    def _run_epoch(self, progress: Any, task: Any) -> dict[str, Any]:
+    def _run_epoch(self, reporter: ProgressReporter) -> dict[str, Any]:
         """One epoch of steps. The statistics stay on the device (:class:`DeviceSums`) and are
-        read every ``refresh_every`` steps when progress is shown, and once at the end."""
+        read every ``refresh_every`` steps, each read closing a progress window, and once at
+        the end (closing the last window, when steps ran since)."""
         config = self.config
         stage, _ = config.stage_at(self.epoch)
         if stage != self.stage:
@@ -478,6 +513,7 @@ class Search:
         skip_dropout = self._skip_dropout_rate()
         if skip_dropout is not None:
             set_skip_dropout(self.network, skip_dropout)
+        lr = self.optimizer.weight_lr  # the epoch's: set_epoch set it
         started = time.perf_counter()
         sums = self.train_sums  # resumed mid-epoch: the sums of the steps before
         step_times: list[float] = []
@@ -490,16 +526,15 @@ class Search:
             sums.add([stats.train_loss * stats.train_count, stats.train_correct])
             self.train_count += stats.train_count
             self.step += 1
-            progress.update(task, advance=1)
-            if self.show_progress and self.step % self.refresh_every == 0:
-                loss_sum, correct = sums.read()
-                progress.update(task, stats=self._stats(loss_sum, correct, self.train_count))
+            reporter.advance()
+            if self.step % self.refresh_every == 0:
+                self._close_window(reporter, self._epoch_totals(*sums.read()), lr)
             if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                 self._save()
-        loss_sum, correct = sums.read()
-        count = self.train_count
-        progress.update(task, stats=self._stats(loss_sum, correct, count))
-        loss_sum, correct, total = sum_scalars([loss_sum, correct, count], self.dist, self.device)
+        totals = self._epoch_totals(*sums.read())
+        if self.windows.pending(totals[2]):
+            self._close_window(reporter, totals, lr)
+        loss_sum, correct, total = totals
         val_loss, val_acc = self._evaluate()
         record: dict[str, Any] = {
             "epoch": self.epoch,
@@ -507,7 +542,8 @@ class Search:
             "train_acc": correct / max(total, 1),
             "val_loss": val_loss,
             "val_acc": val_acc,
-            "lr": self.optimizer.weight_lr,
+            "lr": lr,
+            "steps": list(self.windows.records),
             "arch": arch_softmax(self.network),
             "edge_scales": edge_scales_record(self.network),
             **self._genotype_record(),
@@ -572,12 +608,15 @@ class Search:
         self.skip_streak, reason = early_stop(guard, self.skip_streak, normal_skips)
         return reason
 
-    def _stats(self, loss_sum: float, correct: float, count: float) -> str:
-        """The progress bar's running loss and accuracy of this epoch."""
-        return (
-            f"epoch {self.epoch + 1}/{self.config.epochs} loss {loss_sum / max(count, 1):.3f} "
-            f"acc {100 * correct / max(count, 1):.1f}%"
-        )
+    def _close_window(self, reporter: ProgressReporter, totals: list[float], lr: float) -> None:
+        """Close the progress window ending at the current step, from the epoch's ``totals``
+        over every rank: its record goes to the epoch's ``steps``, the reporter and the
+        window hook (rank 0's)."""
+        step = self.epoch * self.data.steps_per_epoch + self.step - 1
+        record = self.windows.close(epoch=self.epoch, step=step, sums=totals, lr=lr)
+        reporter.window(record)
+        if self.on_window is not None and self.dist.is_main:
+            self.on_window(record)
 
     def _evaluate(self) -> tuple[float, float]:
         """Supernet loss and accuracy on the validation split (or its first batches), summed
@@ -637,14 +676,18 @@ def run_search(
     *,
     overwrite: bool = False,
     device: str | None = None,
-    show_progress: bool = True,
+    show_progress: bool | ProgressMode = True,
     on_epoch: EpochHook | None = None,
+    on_window: WindowHook | None = None,
     cuda_graphs: bool = False,
 ) -> SearchResult:
     """Run (or resume) a search into ``out`` and return its genotype; ``on_epoch`` (a
-    logger) sees each epoch's record after ``metrics.jsonl`` does. ``cuda_graphs`` replays
-    the steps from CUDA graphs where the search allows it (:mod:`factornas.search.graphed`;
-    a no-op, said once, elsewhere).
+    logger) sees each epoch's record after ``metrics.jsonl`` does, ``on_window`` each
+    progress window's as it closes. ``cuda_graphs`` replays the steps from CUDA graphs where
+    the search allows it (:mod:`factornas.search.graphed`; a no-op, said once, elsewhere).
+    ``show_progress`` (:mod:`factornas.runtime.progress`): ``True`` or ``"auto"`` a bar on a
+    terminal and plain lines on stderr elsewhere, ``"lines"`` plain lines, ``False`` or
+    ``"off"`` nothing.
 
     Under ``torchrun`` the search joins the process group and leaves it before returning or
     raising (unless the caller had joined it already).
@@ -657,6 +700,7 @@ def run_search(
             device=device,
             show_progress=show_progress,
             on_epoch=on_epoch,
+            on_window=on_window,
             cuda_graphs=cuda_graphs,
         )
         try:

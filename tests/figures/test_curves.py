@@ -78,6 +78,13 @@ def test_a_run_with_epochs_without_steps_is_drawn_per_epoch() -> None:
     assert curves.steps is not None and curves.steps.epoch_end == {1: 99}
 
 
+def test_a_retraining_s_step_accuracy_is_already_percent() -> None:
+    """``factornas train`` writes each window's ``acc`` in percent, as its ``train_top1``."""
+    window = {"step": 9, "epoch": 0, "loss": 2.1, "acc": 31.25, "lr": 0.025}
+    steps = curves_from_records([{**RETRAINING, "steps": [window]}]).steps
+    assert steps is not None and steps.values["accuracy"] == [31.25]
+
+
 def test_records_without_a_loss_or_an_accuracy_draw_nothing(tmp_path: Path) -> None:
     records: list[dict[str, Any]] = [{"epoch": 0, "lr": 0.1, "arch": {}}, {"train_loss": 1.0}]
     assert not curves_from_records(records)

@@ -13,13 +13,13 @@ from factornas.cli import main
 TINY_SEARCH = [
     "search", "--preset", "darts", "--dataset", "synthetic", "--subset", "32", "--channels",
     "2", "--layers", "3", "--batch-size", "8", "--eval-batches", "1", "--epochs", "1",
-    "--no-progress",
+    "--quiet",
 ]  # fmt: skip
 #: The same on adarts, whose activation group can be fixed or frozen from a run.
 TINY_ADARTS = [TINY_SEARCH[0], "--preset", "adarts", *TINY_SEARCH[3:]]
 TINY_TRAIN = [
     "train", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "8", "--channels", "4",
-    "--layers", "3", "--subset", "16", "--test-subset", "8", "--no-progress",
+    "--layers", "3", "--subset", "16", "--test-subset", "8", "--quiet",
 ]  # fmt: skip
 
 

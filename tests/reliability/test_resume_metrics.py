@@ -3,7 +3,9 @@
 Resumed from a checkpoint taken inside an epoch, the search used to record that epoch's
 training loss and accuracy over the steps after the checkpoint only (0.0 and 0.0 from a
 checkpoint at its last step): the running sums were not checkpointed. Every record of a resumed
-run must equal the uninterrupted run's, wall-clock times aside, wherever the run was stopped.
+run must equal the uninterrupted run's, wall-clock times aside, wherever the run was stopped:
+its per-window ``steps`` curves included (the windows an epoch closed before its checkpoint are
+checkpointed with its running sums).
 """
 
 from __future__ import annotations
@@ -105,6 +107,54 @@ def test_a_search_resumed_anywhere_records_the_uninterrupted_metrics(
             search(out)
     search(out)
     assert records(out) == search_reference
+
+
+@pytest.fixture
+def window_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Close a progress window after every step, so that a checkpoint mid-epoch follows one."""
+    monkeypatch.setattr(loop.Search, "refresh_every", 1)
+
+
+@pytest.fixture(scope="module")
+def stepwise_reference(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = tmp_path_factory.mktemp("stepwise") / "reference"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop.Search, "refresh_every", 1)
+        search(out)
+    return records(out)
+
+
+def test_a_search_resumed_mid_epoch_records_the_windows_closed_before_it(
+    tmp_path: Path, window_every_step: None, stepwise_reference: list[dict[str, Any]]
+) -> None:
+    assert [[w["step"] for w in r["steps"]] for r in stepwise_reference] == [[0, 1], [2, 3]]
+    out = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "save_checkpoint", interrupting(loop.save_checkpoint, 1, False))
+        with pytest.raises(Interrupted):
+            search(out)  # stopped after the checkpoint at step 1, after its window closed
+    search(out)
+    assert records(out) == stepwise_reference
+
+
+def test_a_checkpoint_without_windows_resumes_them_from_its_sums(
+    tmp_path: Path, window_every_step: None, stepwise_reference: list[dict[str, Any]]
+) -> None:
+    """A checkpoint of a version that kept no windows: the epoch's windows start at it, each
+    as the uninterrupted run's."""
+    out = tmp_path / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop, "save_checkpoint", interrupting(loop.save_checkpoint, 1, False))
+        with pytest.raises(Interrupted):
+            search(out)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    del state["step_windows"]
+    torch.save(state, out / "checkpoint.pt")
+    search(out)
+    first, second = records(out)
+    assert first["steps"] == stepwise_reference[0]["steps"][1:]
+    assert {**first, "steps": None} == {**stepwise_reference[0], "steps": None}
+    assert second == stepwise_reference[1]
 
 
 def test_a_checkpoint_without_the_running_sums_still_resumes(tmp_path: Path) -> None:

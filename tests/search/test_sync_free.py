@@ -26,6 +26,7 @@ from factornas.kernels.mixed_activation import draw_rrelu_seed
 from factornas.presets.published import published_genotype
 from factornas.presets.search import search_preset
 from factornas.runtime.meter import DeviceSums
+from factornas.runtime.progress import ProgressReporter, RunShape, SilentReporter
 from factornas.search import loop as loop_module
 from factornas.search.config import LevelConfig, SearchConfig
 from factornas.search.loop import Search, build_network
@@ -184,9 +185,9 @@ def test_the_search_loop_reads_only_at_refreshes_and_epoch_ends(
     reads: list[str] = []
     run_epoch = Search._run_epoch
 
-    def guarded_epoch(self: Search, progress: Any, task: Any) -> dict[str, Any]:
+    def guarded_epoch(self: Search, reporter: ProgressReporter) -> dict[str, Any]:
         with no_host_reads([DeviceSums.read, *epoch_end]) as granted:
-            record = run_epoch(self, progress, task)
+            record = run_epoch(self, reporter)
         reads.extend(name for name in granted if name == "read")
         return record
 
@@ -221,12 +222,12 @@ def _train_epoch(refresh_every: int, grad_clip: float | None = 5.0) -> dict[str,
     torch.manual_seed(0)
     model = train_module.build_network(published_genotype("darts_v2"), config.network)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, fused=True)
-    bars = train_module.make_progress(enabled=False)
-    task = bars.add_task("train", total=_RetrainData.steps_per_epoch, stats="")
+    reporter = SilentReporter(RunShape("train", 1, _RetrainData.steps_per_epoch, 1.0))
     generator = torch.Generator().manual_seed(1)
-    return train_module.train_epoch(
-        model, _RetrainData(), optimizer, config, 0, generator, bars, task, refresh_every
+    result, _ = train_module.train_epoch(
+        model, _RetrainData(), optimizer, config, 0, generator, reporter, refresh_every
     )
+    return result
 
 
 def test_the_retraining_loop_reads_only_at_refreshes() -> None:

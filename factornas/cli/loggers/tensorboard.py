@@ -1,11 +1,15 @@
 """A TensorBoard view of a run, written from the records that ``metrics.jsonl`` gets.
 
 ``metrics.jsonl`` stays the source of truth; this logger only re-plots what the loops already
-computed, once per epoch, so it adds no device synchronization to the step loop (the per-step
-values live on the device until the loop reads them). Per epoch it writes every number of the
-record as a scalar (``train_loss`` → ``train/loss``), the mean softmax of each searched group's
-candidates per cell type (``arch/normal/activation/selu``) with the full per-edge weights as a
-histogram, and the derived cells as images when matplotlib is installed.
+computed, so it adds no device synchronization to the step loop (the per-step values live on
+the device until the loop reads them, every progress window). Per epoch it writes every number
+of the record as a scalar (``train_loss`` → ``train/loss``), the mean softmax of each searched
+group's candidates per cell type (``arch/normal/activation/selu``) with the full per-edge
+weights as a histogram, and the derived cells as images when matplotlib is installed. Per
+progress window (:mod:`factornas.runtime.step_windows`) it writes the window's mean training
+loss, accuracy and learning rate against the global step (``train_steps/loss``, …) into
+``tensorboard/steps``: a run of its own, so that each axis (epochs, steps) is purged on resume
+by its own position.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from factornas.space.genotype import Genotype
 
 #: Sub-directory of the run directory that holds the event files.
 LOG_DIR = "tensorboard"
+#: Sub-directory of :data:`LOG_DIR` that holds the per-window scalars, indexed by global step.
+STEPS_DIR = "steps"
+#: The numbers of a window's record that become scalars, and their tags.
+STEP_TAGS = {"loss": "train_steps/loss", "acc": "train_steps/acc", "lr": "train_steps/lr"}
 INSTALL_HINT = "pip install 'factornas[tensorboard]'"
 
 
@@ -49,11 +57,13 @@ def cell_image(genotype: Genotype, cell_type: str) -> np.ndarray:
 
 
 class TensorBoardLogger:
-    """Writes epoch records into ``run_dir/tensorboard``; call it with each record.
+    """Writes epoch records into ``run_dir/tensorboard``; call it with each record, and
+    :meth:`window` with each progress window's.
 
-    The writer opens at the first record with ``purge_step`` at that epoch: a resumed run
-    hides whatever the killed one logged after its last checkpoint, as ``metrics.jsonl``
-    drops those records.
+    Each writer opens at its first record with ``purge_step`` at that record's epoch (or
+    global step): a resumed run hides whatever the killed one logged after its last
+    checkpoint, as ``metrics.jsonl`` drops those records (a resumed run's first window is the
+    first one after its checkpoint, the windows being fixed by the step count).
     """
 
     def __init__(self, run_dir: str | Path, space: SearchSpace | None = None) -> None:
@@ -67,6 +77,7 @@ class TensorBoardLogger:
         self.log_dir = Path(run_dir) / LOG_DIR
         self.space = space
         self._writer: Any = None
+        self._steps_writer: Any = None
         self._draw = self._matplotlib_present()
 
     def _claim_log_dir(self) -> None:
@@ -113,6 +124,16 @@ class TensorBoardLogger:
                 self._writer.add_image(f"cells/{cell_type}", image, epoch, dataformats="HWC")
         self._writer.flush()
 
+    def window(self, record: Mapping[str, Any]) -> None:
+        """One progress window's mean loss, accuracy and learning rate at its global step."""
+        step = int(record["step"])
+        if self._steps_writer is None:
+            self._claim_log_dir()
+            self._steps_writer = self._writer_class(str(self.log_dir / STEPS_DIR), purge_step=step)
+        for key, tag in STEP_TAGS.items():
+            self._steps_writer.add_scalar(tag, record[key], step)
+        self._steps_writer.flush()
+
     def _arch(self, arch: Mapping[str, Mapping[str, list[list[float]]]], epoch: int) -> None:
         """Mean softmax per candidate over the edges, and every weight as a histogram."""
         for cell_type, groups in arch.items():
@@ -130,5 +151,6 @@ class TensorBoardLogger:
         return {g.name: g.names for g in self.space.cell(cell_type).groups()}
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        for writer in (self._writer, self._steps_writer):
+            if writer is not None:
+                writer.close()
