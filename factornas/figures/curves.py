@@ -10,8 +10,9 @@ An epoch record may also carry ``steps``: one entry per progress window of the t
 value that window's mean and ``acc`` in the unit of the record's own training accuracy (a
 fraction beside ``train_acc``, percent beside ``train_top1``). When every epoch has them,
 the curves are drawn against the step, the per-step training values as a line and each
-epoch's means as points at the epoch's last window, with the epochs marked on a second axis. A run of an older factornas, or one resumed
-across the upgrade (some epochs without steps), is drawn per epoch only.
+epoch's means as points at the epoch's last window, with the epochs marked on a second axis.
+A run of an older factornas, or one resumed across the upgrade (some epochs without steps), is
+drawn per epoch only.
 """
 
 from __future__ import annotations
