@@ -12,6 +12,7 @@ from factornas.cli import main
 from .conftest import assert_png, needs_matplotlib
 
 
+@pytest.mark.slow
 @needs_matplotlib
 def test_show_prints_the_table_and_writes_every_picture(
     run_dir: Path, capsys: pytest.CaptureFixture[str]
