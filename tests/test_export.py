@@ -43,6 +43,7 @@ def test_build_model_rejects_a_bad_setting_in_one_line() -> None:
         factornas.build_model("darts_v2", channels=0)
 
 
+@pytest.mark.slow
 def test_export_onnx_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ort = pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -64,6 +65,7 @@ def test_export_onnx_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert torch.allclose(torch.from_numpy(got), want, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_rrelu_exports_as_its_eval_mode_leaky_relu(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -80,6 +82,7 @@ def test_rrelu_exports_as_its_eval_mode_leaky_relu(tmp_path: Path) -> None:
     assert diff is not None and diff <= 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_export_a_retrained_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "retrain"

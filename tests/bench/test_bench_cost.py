@@ -20,6 +20,7 @@ from factornas.presets.search import search_preset
 TINY = ["--channels", "4", "--layers", "3", "--batch-size", "8", "--steps", "2"]
 
 
+@pytest.mark.slow
 def test_tiny_run_reports_sane_numbers_and_ratios(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", "cost", "--presets", "darts,adarts,flat40", *TINY, "--warmup", "0"]
     assert main([*argv, "--threads", "1", "--json"]) == 0

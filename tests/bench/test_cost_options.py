@@ -9,6 +9,8 @@ import pytest
 
 from factornas.bench.cost_worker import measure
 
+pytestmark = pytest.mark.slow  # each test measures a supernet step
+
 
 def _job(**options: Any) -> dict[str, Any]:
     return {

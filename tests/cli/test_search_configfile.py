@@ -269,6 +269,7 @@ TOML_DATA = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, derandomize=True)  # the same tables every run
 @given(st.dictionaries(st.text(max_size=6), TOML_DATA, max_size=4))
 def test_toml_writer_round_trips_any_table(data: dict[str, object]) -> None:

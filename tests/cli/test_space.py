@@ -35,6 +35,7 @@ def test_rich_output_mentions_the_size(capsys: pytest.CaptureFixture[str]) -> No
     assert "choices per kept edge: 39" in out
 
 
+@pytest.mark.slow
 def test_unknown_preset_exits_2_with_one_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "factornas", "space", "--preset", "nope"],

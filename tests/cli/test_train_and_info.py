@@ -50,6 +50,7 @@ def test_info_reads_a_search_run_directory(
     assert out["genotype"] == str(tmp_path / "genotype.json")
 
 
+@pytest.mark.slow
 def test_malformed_genotype_exits_2_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "genotype.json"
     data = published_genotype("darts_v2").model_dump()

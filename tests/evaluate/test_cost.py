@@ -83,6 +83,7 @@ def test_macs_match_a_real_forward_pass() -> None:
     assert network_cost(genotype, config, 16).macs == count_macs(model, (1, 3, 16, 16))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "start"), [("cifar", 8), ("imagenet", 40)])
 def test_solver_returns_the_widest_width_within_budget(kind: str, start: int) -> None:
     """Galloping up (CIFAR, from 8) and down (ImageNet, from 40) to a budget that C=20 meets
@@ -105,6 +106,7 @@ def test_solver_refuses_an_impossible_budget() -> None:
         solve_width(published_genotype("darts_v2"), NetworkConfig(channels=4, layers=5), 1000)
 
 
+@pytest.mark.slow
 def test_solver_at_600m_for_darts_v2_on_imagenet() -> None:
     solution = solve_width(published_genotype("darts_v2"), network_preset("imagenet"), 600_000_000)
     assert solution.channels % 2 == 0

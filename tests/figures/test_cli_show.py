@@ -17,6 +17,7 @@ from factornas.space.genotype import Genotype
 from .conftest import assert_png, needs_matplotlib, svg_texts, write_records
 
 
+@pytest.mark.slow
 @needs_matplotlib
 def test_show_prints_the_table_and_writes_every_picture(
     run_dir: Path, capsys: pytest.CaptureFixture[str]

@@ -12,6 +12,7 @@ import pytest
 SNIPPET = "from factornas.kernels.allocator import keep_freed_memory as k; print(k(), k())"
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 THP = "/sys/kernel/mm/transparent_hugepage/enabled"
+pytestmark = pytest.mark.slow  # each test starts Python processes and allocates in them
 
 
 def _huge_pages_always() -> bool:

@@ -41,6 +41,7 @@ def _records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_runs_end_to_end(tmp_path: Path, preset: str) -> None:
     out = tmp_path / preset
@@ -55,6 +56,7 @@ def test_preset_runs_end_to_end(tmp_path: Path, preset: str) -> None:
         assert last["relaxations"]["activation"] == {"relaxation": "softmax"}
 
 
+@pytest.mark.slow
 def test_the_skip_guard_stops_a_collapsed_search(tmp_path: Path) -> None:
     """Every op fixed to skip_connect: 8 skips ≥ 2 from the first epoch, so DARTS+ stops."""
     config = tmp_path / "guard.toml"

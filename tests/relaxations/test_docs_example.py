@@ -41,6 +41,7 @@ def test_the_example_is_about_thirty_lines() -> None:
     assert len(_example().strip().splitlines()) <= 35
 
 
+@pytest.mark.slow
 def test_the_example_relaxation_searches_from_python(tempered: None, tmp_path: Path) -> None:
     spec = RelaxationSpec(name="tempered", options={"tau_start": 3.0})
     config = search_preset("adarts").replace(
@@ -55,6 +56,7 @@ def test_the_example_relaxation_searches_from_python(tempered: None, tmp_path: P
     assert last["loss_terms"]["activation"] > 0
 
 
+@pytest.mark.slow
 def test_the_example_relaxation_loads_as_a_cli_plugin(tmp_path: Path) -> None:
     plugin = tmp_path / "tempered.py"
     plugin.write_text(_example())
@@ -81,6 +83,7 @@ def _stabilizer_example() -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_the_example_stabilizer_searches_from_python(tmp_path: Path) -> None:
     exec(compile(_stabilizer_example(), str(DOC), "exec"), {"__name__": "docs_stabilizer"})
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 import torch
 
 from factornas.presets.search import search_preset
@@ -95,6 +96,7 @@ def test_pdarts_skip_dropout_follows_every_stride_one_skip_and_only_in_training(
     assert state.keys() == plain.state_dict().keys()
 
 
+@pytest.mark.slow
 def test_a_search_records_the_skip_dropout_rate_of_every_epoch(tmp_path: Path) -> None:
     config = search_preset("darts").replace(
         channels=4,

@@ -349,6 +349,7 @@ def _trained_logits(run: Path, images: torch.Tensor) -> torch.Tensor:
         return trained_model(read_retrain_run(run))(images)
 
 
+@pytest.mark.slow
 def test_onnx_is_one_file_that_works_copied_alone(run: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -366,6 +367,7 @@ def test_onnx_is_one_file_that_works_copied_alone(run: Path, tmp_path: Path) -> 
     assert torch.allclose(got, _trained_logits(run, images), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_onnx_too_large_for_one_file_keeps_its_weights_named_after_it(
     run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -388,6 +390,7 @@ def test_onnx_too_large_for_one_file_keeps_its_weights_named_after_it(
     assert torch.allclose(got, _trained_logits(run, images), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flag", "name"), [("--onnx", "model.onnx"), ("--torchscript", "m.pt")])
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_a_failed_export_leaves_the_old_file_and_no_temporary(

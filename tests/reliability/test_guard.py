@@ -55,6 +55,7 @@ def test_guard_names_gradients_statistics_and_non_finite_tensors() -> None:
         FiniteGuard(torch.device("cpu")).check([torch.tensor([1.0, math.inf])], where="kept")
 
 
+@pytest.mark.slow
 def test_diverging_lr_stops_keeps_last_good_checkpoint_and_writes_no_genotype(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -133,6 +134,7 @@ def test_resume_refuses_a_damaged_run_and_touches_nothing(
     assert snapshot(resumable) == before
 
 
+@pytest.mark.slow
 def test_full_disk_keeps_the_previous_checkpoint_and_leaves_no_temp_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

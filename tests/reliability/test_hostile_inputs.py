@@ -138,6 +138,7 @@ def test_train_flags(flag: str, value: str, capsys: pytest.CaptureFixture[str]) 
                                       "--print-config"])  # fmt: skip
 
 
+@pytest.mark.slow
 @FEW
 @given(flag=st.sampled_from(INFO_FLAGS), value=FLAG_VALUE)
 def test_info_flags(flag: str, value: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,6 +40,7 @@ def test_published_sizes_are_not_checked(monkeypatch: pytest.MonkeyPatch) -> Non
     )
 
 
+@pytest.mark.slow
 def test_the_count_is_the_real_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The refusal's parameter count is the supernet's own, counted without allocating."""
     config = search_preset("darts").model_copy(update={"channels": 64, "layers": 12})

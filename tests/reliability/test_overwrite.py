@@ -15,6 +15,7 @@ from tests.reliability.conftest import TINY_SEARCH, one_line_error
 RESULTS = ("summary.json", "genotype.json", "arch_weights.json")
 
 
+@pytest.mark.slow
 def test_a_finished_run_writes_its_results_together_and_no_temp_file(finished: Path) -> None:
     assert all((finished / name).is_file() for name in RESULTS)
     assert json.loads((finished / "summary.json").read_text())["finished"] is True
@@ -35,6 +36,7 @@ def test_an_overwrite_that_fails_leaves_no_stale_genotype(
     assert line == f"error: {finished} is a directory without a genotype.json"
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_every_file_of_the_old_run_and_none_of_the_users(
     finished: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -136,6 +136,7 @@ def _arch(run: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state["network"].items() if k.startswith("arch.")}
 
 
+@pytest.mark.slow
 def test_cuda_graphs_on_the_cpu_change_nothing_and_say_so_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -152,6 +153,7 @@ def test_cuda_graphs_on_the_cpu_change_nothing_and_say_so_once(
     assert (tmp_path / "graphs" / "genotype.json").read_text() == genotype
 
 
+@pytest.mark.slow
 def test_a_bf16_search_on_the_cpu_finishes_with_fp32_architecture_weights(tmp_path: Path) -> None:
     # 16×16 images: torch 2.13's CPU bf16 backward of a channels-last dilated depthwise
     # convolution returns non-finite weight gradients for some small shapes at 32×32 (always

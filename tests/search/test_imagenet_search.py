@@ -202,6 +202,7 @@ def test_a_bad_image_is_one_line_naming_it(tmp_path: Path, workers: int, damage:
     assert message.startswith(f"cannot read image {bad} (") and "\n" not in message
 
 
+@pytest.mark.slow
 def test_cli_reports_a_corrupt_jpeg_in_one_line_with_status_2(tmp_path: Path) -> None:
     root = make_fake_imagenet(tmp_path / "ilsvrc", classes=4, images_per_class=40, size=16)
     train, _ = sample_imagenet_subset(root, 0.1, 0.025, seed=search_preset("apc_darts").seed)

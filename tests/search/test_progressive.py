@@ -94,6 +94,7 @@ def test_pruned_weights_are_drnas_masked_renormalized_samples() -> None:
     assert ((ours > 0).sum(-1) == 4).all()
 
 
+@pytest.mark.slow
 def test_a_staged_search_prunes_widens_and_warms_up_per_stage(tmp_path: Path) -> None:
     config = _staged()
     search = Search(config, tmp_path / "run", show_progress=False)
@@ -124,6 +125,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_a_run_interrupted_at_the_stage_boundary_resumes_exactly(tmp_path: Path) -> None:
     config = _staged()
     reference = run_search(config, tmp_path / "reference", show_progress=False)

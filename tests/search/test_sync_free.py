@@ -97,7 +97,7 @@ PRESETS = ["darts", "pc_darts", "adarts"]
 @pytest.mark.parametrize("execution", ["grouped", "per_edge"])
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("schedule", ["sequential", "joint"])
-@pytest.mark.parametrize("order", ["first", "second"])
+@pytest.mark.parametrize("order", ["first", pytest.param("second", marks=pytest.mark.slow)])
 def test_a_step_reads_nothing_on_the_host(
     preset: str, schedule: str, order: str, execution: str
 ) -> None:
@@ -170,6 +170,7 @@ def _tiny_search(tmp_path: Path, refresh_every: int) -> Search:
     return search
 
 
+@pytest.mark.slow
 def test_the_search_loop_reads_only_at_refreshes_and_epoch_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -110,7 +110,9 @@ def _assert_equal(config: SearchConfig, train: bool) -> None:
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize(
+    "preset", [pytest.param(p, marks=pytest.mark.slow) if p == "flat40" else p for p in PRESETS]
+)
 def test_grouped_equals_per_edge(
     preset: str, train: bool, fixed_noise: None, float64: None
 ) -> None:
@@ -133,6 +135,7 @@ def _conv_calls(network: nn.Module, x: torch.Tensor, grouped: bool | None) -> in
     return names["aten::convolution"]
 
 
+@pytest.mark.slow
 def test_grouped_cells_launch_a_fraction_of_the_convolutions() -> None:
     network, x, _ = _network(search_preset("darts"))
     per_edge, grouped = _conv_calls(network, x, False), _conv_calls(network, x, True)
@@ -161,6 +164,7 @@ def test_state_dict_round_trips_between_the_two_executions() -> None:
     assert saved[name].abs().sum() > 0  # the grouped updates reached the edge's own buffer
 
 
+@pytest.mark.slow
 def test_cell_execution_is_configured_and_auto_runs_edge_by_edge_on_a_cpu() -> None:
     """``cell_execution`` reaches every cell; ``auto`` groups on a GPU only, since oneDNN's
     grouped convolutions measured slower on CPU than separate ones (docs/performance.md)."""

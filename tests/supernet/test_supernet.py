@@ -127,6 +127,7 @@ def test_one_hot_activation_reduces_to_that_activation(
     )
 
 
+@pytest.mark.slow
 def test_flat_twin_supernet_has_one_alpha_over_forty_candidates(adarts: SearchSpace) -> None:
     flat = SearchNetwork(adarts.flat_twin(), channels=4, layers=3)
     assert [tuple(p.shape) for p in flat.arch_parameters()] == [(14, 40), (14, 40)]
