@@ -22,6 +22,7 @@ from factornas.bench.jobs import default_threads
 from factornas.bench.report import summary_table
 from factornas.cli.bench_arguments import at_least, integer_or_all
 from factornas.errors import FactorNASError
+from factornas.runtime.cuda_graphs import UNMEASURED
 
 
 def register_compare(subparsers: argparse._SubParsersAction) -> None:
@@ -86,6 +87,18 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         help="(arm, seed) pairs run at once, each in its own processes (default 1); the "
         "results equal --jobs 1's with the same --threads",
     )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where every run trains (default cpu; cuda: the GPU suite's real-data comparison, "
+        "the --jobs pairs sharing the one GPU)",
+    )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help=f"replay the runs' steps from CUDA graphs where they allow it ({UNMEASURED})",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.set_defaults(handler=run_cli, budget="full")
 
@@ -115,6 +128,8 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
         dataset=args.dataset,
         data=args.data.resolve() if args.data is not None else None,
         threads=args.threads if args.threads is not None else default_threads(args.jobs),
+        device=args.device,
+        cuda_graphs=args.cuda_graphs,
     )
 
 

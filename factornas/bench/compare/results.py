@@ -20,7 +20,9 @@ The layout, top down (docs/benchmarks.md says what each number measures)::
 Writing is ``json.dumps(results.to_json(), indent=2)`` and a newline: the same bytes as the
 plain dictionary the harness wrote before this model, for the same data. Numbers keep the type
 they were written with (:data:`Real`), and a ``Machine`` without ``jobs`` (results written
-before ``--jobs``) stays without it, so a file loaded and dumped again is the file.
+before ``--jobs``) stays without it, as does a ``SettingsRecord`` without ``device`` and
+``cuda_graphs`` (a CPU comparison, or one written before ``--device``), so a file loaded and
+dumped again is the file.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from factornas.bench.arms import ArmKind
 from factornas.bench.budgets import BudgetName, Sizes
@@ -196,7 +207,18 @@ class SettingsRecord(_Record):
     dataset: str
     data: str | None
     threads: int
+    device: str | None = Field(None, description="where the runs trained; None: the CPU")
+    cuda_graphs: bool | None = Field(None, description="True: the runs replayed CUDA graphs")
     overrides: dict[str, int | None] = Field(description="size flag (no --): value, None: all")
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A CPU comparison's record is the one written before ``--device``: without them."""
+        data: dict[str, Any] = handler(self)
+        for key in ("device", "cuda_graphs"):
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
 
 class CompareResults(_Record):

@@ -187,9 +187,10 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
     search_dir, retrain_dir = base / "search", base / "retrain"
     config = search_config(arm, seed, settings)
     config_json = config.model_dump(mode="json")
+    where = {"device": settings.device, "cuda_graphs": settings.cuda_graphs}
     reused_search = _ensure_run(
         {"task": "search", "out": str(search_dir), "threads": settings.threads,
-         "config": config_json},
+         "config": config_json, **where},
         search_dir,
         config_json,
         settings.threads,
@@ -201,7 +202,13 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
         "genotype": genotype.model_dump(mode="json"),
     }
     reused_retrain = _ensure_run(
-        {"task": "retrain", "out": str(retrain_dir), "threads": settings.threads, **expected},
+        {
+            "task": "retrain",
+            "out": str(retrain_dir),
+            "threads": settings.threads,
+            **expected,
+            **where,
+        },
         retrain_dir,
         expected,
         settings.threads,
@@ -215,11 +222,15 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
 
 # -- the whole comparison ------------------------------------------------------------------------
 def _settings_record(settings: CompareSettings) -> SettingsRecord:
+    """The settings as ``results.json`` records them; the device and graphs only when they
+    are not the CPU's eager runs."""
     return SettingsRecord.model_validate(
         {
             **settings.model_dump(mode="json"),
             "budget": settings.base_budget,
             "overrides": settings.overrides,
+            "device": None if settings.device == "cpu" else settings.device,
+            "cuda_graphs": settings.cuda_graphs or None,
         }
     )
 

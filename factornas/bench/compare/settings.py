@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -51,6 +52,14 @@ class CompareSettings(BaseModel):
     dataset: str = Field("fashion-mnist", description="a registered dataset that loads whole")
     data: Path | None = Field(None, description="dataset folder (None: the usual places)")
     threads: int = Field(1, gt=0, description="torch intra-op threads of each run")
+    device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="where every search and retraining runs (the GPU suite: cuda)"
+    )
+    cuda_graphs: bool = Field(
+        False,
+        description="searches and retrainings replay their steps from CUDA graphs where they "
+        "allow it (not yet measured on a GPU; off by default)",
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -90,6 +99,10 @@ class CompareSettings(BaseModel):
             parts += ["--threads", str(self.threads)]
         if self.data is not None:
             parts += ["--data", str(self.data)]
+        if self.device != "cpu":
+            parts += ["--device", self.device]
+        if self.cuda_graphs:
+            parts.append("--cuda-graphs")
         parts += ["--out", str(out)]
         if as_json:
             parts.append("--json")
