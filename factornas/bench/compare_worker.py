@@ -7,9 +7,9 @@ directory: peak RSS, the RSS it started from (interpreter, torch and factornas i
 data yet), its wall and CPU seconds and its thread count.
 
 Usage (by the harness): ``python -m factornas.bench.compare_worker JOB.json``, where the job
-holds ``task`` (``search`` or ``retrain``), ``out``, ``threads``, ``device`` (``cpu``,
-``cuda``, ``cuda:N``: ``bench compare --device``), ``config`` and, for a retraining,
-``genotype``.
+holds ``task`` (``search`` or ``retrain``), ``out``, ``threads``, ``config``, ``device``
+(``cpu``, ``cuda`` or ``cuda:N``: ``bench compare --device``), ``cuda_graphs`` and, for a
+retraining, ``genotype``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def _cpu_seconds() -> float:
 
 def _run(job: dict[str, Any]) -> None:
     out = Path(job["out"])
+    # Jobs written before the harness took a device ran on the CPU.
+    device = torch.device(job.get("device", "cpu"))
+    graphs = bool(job.get("cuda_graphs", False))
     if job["task"] == "search":
         from factornas.search.config import SearchConfig
         from factornas.search.loop import run_search
@@ -44,8 +47,9 @@ def _run(job: dict[str, Any]) -> None:
         run_search(
             SearchConfig.model_validate(job["config"]),
             out,
-            device=job["device"],
+            device=str(device),
             show_progress=False,
+            cuda_graphs=graphs,
         )
     elif job["task"] == "retrain":
         from factornas.evaluate.config import RetrainConfig
@@ -54,10 +58,9 @@ def _run(job: dict[str, Any]) -> None:
         from factornas.space.genotype import Genotype
 
         config = RetrainConfig.model_validate(job["config"])
-        device = torch.device(job["device"])
         data = build_retrain_data(config, device)
         genotype = Genotype.model_validate(job["genotype"])
-        retrain(genotype, config, out, data, device=device, progress=False)
+        retrain(genotype, config, out, data, device=device, progress=False, cuda_graphs=graphs)
     else:
         raise FactorNASError(f"unknown bench task {job['task']!r}")
 

@@ -4,7 +4,8 @@ A fresh process per preset (and per round) gives every preset its own peak resid
 its own allocator: a process's high-water mark never comes down, so measuring two presets in one
 process would report the larger one twice. The process builds the supernet and the N-level
 optimizer exactly as a search does, on the job's device, runs warm-up steps (the first step maps
-the process's memory, docs/performance.md), then times each step, profiles one more (after the
+the process's memory, docs/performance.md), then times each step (the optimizer's iteration and
+the finite guard's record of it, as the search loop takes it), profiles one more (after the
 timed ones, so the profiler's overhead never reaches a timing) to count the operator calls and,
 on CUDA, the kernel launches of a step, and prints one JSON line on stdout.
 
@@ -34,6 +35,7 @@ from factornas.presets.search import search_preset
 from factornas.runtime.device import pick_device
 from factornas.search.config import SearchConfig
 from factornas.search.graphed import SearchStepper
+from factornas.search.guard import FiniteGuard
 from factornas.search.loop import build_network
 from factornas.search.optimizer import MultiLevelOptimizer
 
@@ -79,19 +81,32 @@ def ready_to_step(
     return optimizer, epoch
 
 
+def loop_step(
+    stepper: SearchStepper, guard: FiniteGuard, batches: tuple[Batch, Batch], epoch: int, step: int
+) -> None:
+    """One step as the search loop takes it: the optimizer's iteration (eager or replayed),
+    then the finite guard's record of it."""
+    stats = stepper.step(*batches, epoch=epoch, step=step)
+    guard.observe(epoch, step, stats.train_loss, stats.val_loss, stats.grad_norm)
+
+
 def launch_counts(
-    stepper: SearchStepper, batches: tuple[Batch, Batch], epoch: int, step: int
+    stepper: SearchStepper,
+    guard: FiniteGuard,
+    batches: tuple[Batch, Batch],
+    epoch: int,
+    step: int,
 ) -> dict[str, int]:
-    """Profile one step: its ``aten::`` operator calls (nested ones included: an op that calls
-    others counts once for itself and once for each), its convolutions, and on CUDA its kernel
-    launches. Per-op overhead, not arithmetic, is what a small step spends its time on, and these
-    counts expose it without the noise of a timing."""
+    """Profile one step (:func:`loop_step`): its ``aten::`` operator calls (nested ones
+    included: an op that calls others counts once for itself and once for each), its
+    convolutions, and on CUDA its kernel launches. Per-op overhead, not arithmetic, is what a
+    small step spends its time on, and these counts expose it without the noise of a timing."""
     device = batches[0][0].device
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        stepper.step(*batches, epoch=epoch, step=step)
+        loop_step(stepper, guard, batches, epoch, step)
         if device.type == "cuda":
             torch.cuda.synchronize()
     events = prof.events()
@@ -129,6 +144,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         device=device,
         note=lambda message: print(f"note: {message}", file=sys.stderr),
     )
+    guard = FiniteGuard(device, network.buffers)
     generator = torch.Generator().manual_seed(config.seed)
     side = image_size(config)
     train, val = (
@@ -145,7 +161,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
             torch.cuda.synchronize(device)
             torch.cuda.reset_peak_memory_stats(device)
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        stepper.step(train, val, epoch=epoch, step=step)
+        loop_step(stepper, guard, (train, val), epoch, step)
         if cuda:
             torch.cuda.synchronize(device)
         if step >= job["warmup"]:
@@ -161,7 +177,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
         # step on the CPU; the counts matter on CUDA, where the device script takes them.
         {"ops_per_step": None, "conv_calls_per_step": None}
         if not cuda and config.precision == "bf16"
-        else dict(launch_counts(stepper, (train, val), epoch, job["warmup"] + job["steps"]))
+        else dict(launch_counts(stepper, guard, (train, val), epoch, job["warmup"] + job["steps"]))
     )
     return {
         "preset": job["preset"],

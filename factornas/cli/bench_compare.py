@@ -22,6 +22,7 @@ from factornas.bench.jobs import default_threads
 from factornas.bench.report import summary_table
 from factornas.cli.bench_arguments import at_least, integer_or_all
 from factornas.errors import FactorNASError
+from factornas.runtime.cuda_graphs import UNMEASURED
 from factornas.runtime.device import pick_device
 
 
@@ -93,6 +94,11 @@ def register_compare(subparsers: argparse._SubParsersAction) -> None:
         help="(arm, seed) pairs run at once, each in its own processes (default 1); the "
         "results equal --jobs 1's with the same --threads",
     )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help=f"replay the runs' steps from CUDA graphs where they allow it ({UNMEASURED})",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.set_defaults(handler=run_cli, budget="full")
 
@@ -123,6 +129,7 @@ def settings_from_args(args: argparse.Namespace) -> CompareSettings:
         data=args.data.resolve() if args.data is not None else None,
         threads=args.threads if args.threads is not None else default_threads(args.jobs),
         device=str(pick_device(args.device)),  # refused here, before any run, if unusable
+        cuda_graphs=args.cuda_graphs,
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
 from torch import nn
 
 from factornas.errors import RegistryError
@@ -236,6 +237,20 @@ class FactorGroup:
         candidates. Return the ``(N, k·C, ...)`` tensor whose channel block e is edge e's
         mixture, or None to let the supernet batch the candidates itself (the default: it
         runs each candidate once for all k edges and sums them, which equals :meth:`mix`).
+        """
+        return None
+
+    def capture_blocker(self, device: torch.device) -> str | None:
+        """Why a search step that mixes this group on ``device`` cannot be captured in a CUDA
+        graph, or None when it can (the default).
+
+        A capture records the step's kernels once and replays them with every host-side value
+        frozen: a group whose :meth:`mix` (or candidates) reads a tensor on the host, takes a
+        Python number that changes from step to step, or draws random numbers from anything
+        but the device's default generator must say so here, in a phrase that completes
+        "cannot be captured: …". The search then steps eagerly and names the group
+        (:func:`factornas.search.graphed.graph_blockers`). The built-in groups return None:
+        the activation group's fused kernel draws RReLU's noise on a CUDA device itself.
         """
         return None
 

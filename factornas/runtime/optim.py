@@ -56,43 +56,54 @@ def is_fused(optimizer: torch.optim.Optimizer) -> bool:
     return all(group.get("fused") for group in optimizer.param_groups)
 
 
-def clip_divisor(grads: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """What ``clip_grad_norm_(max_norm)`` divides ``grads`` by, as a device tensor: the total
-    2-norm over ``max_norm`` (plus its epsilon), at least 1. One concatenation and one norm:
-    per-tensor norms would cost two ops per tensor on the CPU, and stacking them two more."""
+def total_norm(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The total 2-norm of ``grads`` as a device tensor, from one concatenation and one norm:
+    per-tensor norms would cost two ops per tensor on the CPU, and stacking them two more. It
+    is non-finite when a gradient is (or when the norm overflows float32, which makes a
+    clipped update zero): the finite guard reads it instead of passing over the gradients
+    again (:class:`factornas.search.guard.FiniteGuard`)."""
     flat = torch.cat([g.view(-1) if g.is_contiguous() else g.reshape(-1) for g in grads])
-    total = torch.linalg.vector_norm(flat)
-    return total.add_(_CLIP_EPS).div_(max_norm).clamp_(min=1.0)
+    return torch.linalg.vector_norm(flat)
+
+
+def clip_divisor(norm: torch.Tensor, max_norm: float) -> torch.Tensor:
+    """What ``clip_grad_norm_(max_norm)`` divides gradients of total 2-norm ``norm``
+    (:func:`total_norm`) by, as a device tensor: ``norm`` over ``max_norm`` (plus its
+    epsilon), at least 1."""
+    return norm.add(_CLIP_EPS).div_(max_norm).clamp_(min=1.0)
 
 
 def step(
     optimizer: torch.optim.Optimizer,
     params: Iterable[nn.Parameter],
     max_norm: float | None = None,
-) -> None:
+) -> torch.Tensor | None:
     """``optimizer.step()`` on the gradients of ``params``, first clipped to total norm
     ``max_norm`` as ``clip_grad_norm_`` would (to float rounding), without reading a value on
     the host. A fused optimizer divides by the clip divisor inside its update; another gets
-    its gradients scaled in place first."""
+    its gradients scaled in place first. Returns the gradients' total 2-norm before clipping
+    (a device tensor) when it clips, None otherwise."""
     if max_norm is None:
         optimizer.step()
-        return
+        return None
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         optimizer.step()
-        return
-    divisor = clip_divisor(grads, max_norm)
+        return None
+    norm = total_norm(grads)
+    divisor = clip_divisor(norm, max_norm)
     if not is_fused(optimizer) or any(g.dtype != torch.float32 for g in grads):
         # The fused kernels read the scale as float32 (torch.amp's convention): gradients of
         # another precision (float64 tests) are divided in their own, as clip_grad_norm_ does.
         torch._foreach_div_(grads, divisor)
         optimizer.step()
-        return
+        return norm
     optimizer.grad_scale = divisor.to(torch.float32)  # type: ignore[attr-defined]
     try:
         optimizer.step()
     finally:
         del optimizer.grad_scale  # type: ignore[attr-defined]
+    return norm
 
 
 def make_capturable(optimizer: torch.optim.Optimizer) -> None:

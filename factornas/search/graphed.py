@@ -13,7 +13,8 @@ The data stay outside the graph: each batch is augmented eagerly by the data str
 search's checkpointed augmentation generator, so resuming stays exact) and copied into the
 graph's static inputs.
 
-Some searches cannot be captured and step eagerly, saying why once (:func:`graph_blockers`).
+Some searches cannot be captured and step eagerly, saying why once (:func:`graph_blockers`);
+a factor group says so itself (:meth:`~factornas.factors.base.FactorGroup.capture_blocker`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Callable, Hashable
 import torch
 
 from factornas.data.batches import Batch
-from factornas.factors.mixed_activation import ActivationGroup
 from factornas.runtime import optim
 from factornas.runtime.cuda_graphs import StepGraphs, unavailable_reason
 from factornas.search.config import SearchConfig
@@ -40,10 +40,11 @@ def graph_blockers(config: SearchConfig, device: torch.device, world_size: int) 
     * second order scales its look-ahead by the current learning rate as a Python number,
       which a graph would freeze at its capture, and restores the weights in a ``finally``;
     * several processes average gradients with collectives not captured here;
-    * the fused mixed-activation kernel draws RReLU's noise seed on the host (from a CPU
-      generator) at each call, which a capture would freeze: every replay would reuse one
-      noise tensor. So a searched activation group with ``rrelu`` among its candidates (e.g.
-      ``adarts``) steps eagerly; the kernel's weights reach it as device tensors.
+    * a factor group of the space that says it cannot be captured on ``device``
+      (:meth:`FactorGroup.capture_blocker`, e.g. a user's group whose mixture reads a value on
+      the host). The built-in groups can: the activation group's fused kernel draws RReLU's
+      noise on the device from torch's CUDA generator, which every replay advances, so
+      ``adarts`` and every preset with a searched ``rrelu`` are graphed.
     """
     reasons = []
     device_reason = unavailable_reason(device)
@@ -53,15 +54,15 @@ def graph_blockers(config: SearchConfig, device: torch.device, world_size: int) 
         reasons.append("second order reads the learning rate on the host (first order only)")
     if world_size > 1:
         reasons.append("not captured with several processes (one process only)")
-    if any(
-        isinstance(factor.group, ActivationGroup) and factor.searched and "rrelu" in factor.names
+    groups = {
+        factor.group.name: factor.group
         for cell_type in config.space.cell_types
-        for factor in config.space.cell(cell_type).factors
-    ):
-        reasons.append(
-            "the mixed activation draws RReLU's noise seed on the host at every call, which "
-            "a capture would freeze"
-        )
+        for factor in config.space.cell(cell_type).groups()
+    }
+    for name, group in groups.items():
+        reason = group.capture_blocker(device)
+        if reason is not None:
+            reasons.append(f"factor group {name!r} cannot be captured: {reason}")
     return reasons
 
 

@@ -247,7 +247,7 @@ class Search:
         broadcast_module(self.network, self.dist)
         self.optimizer = self._new_optimizer(self.network)
         self.augment_rng = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
+        self.guard = FiniteGuard(self.device, self.network.buffers)
         self.epoch = 0
         self.step = 0
         self._reset_train_sums()
@@ -298,9 +298,7 @@ class Search:
                 old_optimizer["weights"], self.optimizer.weights
             )
             self.optimizer.load_state_dict(old_optimizer)
-            first = self.guard.first
-            self.guard = FiniteGuard(self.device, self.optimizer.weights, self.network.buffers)
-            self.guard.first = first
+            self.guard.rebind(self.network.buffers)
             self.stepper = self._new_stepper()
         self.stage = stage
 
@@ -521,7 +519,9 @@ class Search:
             t0 = time.perf_counter()
             val = self.data.next_val_batch(self.augment_rng)
             stats = self.stepper.step((x, y), val, self.epoch, self.step)
-            self.guard.observe(self.epoch, self.step, stats.train_loss, stats.val_loss)
+            self.guard.observe(
+                self.epoch, self.step, stats.train_loss, stats.val_loss, stats.grad_norm
+            )
             step_times.append(time.perf_counter() - t0)
             sums.add([stats.train_loss * stats.train_count, stats.train_correct])
             self.train_count += stats.train_count

@@ -95,6 +95,9 @@ class StepStats:
     train_count: int
     val_loss: torch.Tensor | None
     arch_steps: int
+    #: The weights' gradient's total 2-norm (before clipping): the clipping computes it, and
+    #: the finite guard reads it instead of passing over the gradients again.
+    grad_norm: torch.Tensor
 
 
 class MultiLevelOptimizer:
@@ -149,14 +152,15 @@ class MultiLevelOptimizer:
         val_loss: torch.Tensor | None = None
         if self.config.step_order == "architecture_first":
             val_loss = self._arch_steps(active, train, val)
-        loss, correct = self._weight_step(train)
+        loss, correct, grad_norm = self._weight_step(train)
         if self.config.step_order == "weights_first":
             val_loss = self._arch_steps(active, train, val)
-        return StepStats(loss, correct, train[1].numel(), val_loss, len(active))
+        return StepStats(loss, correct, train[1].numel(), val_loss, len(active), grad_norm)
 
-    def _weight_step(self, train: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _weight_step(self, train: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ω ← ω − η ∇ω L_train, at SDARTS's perturbed weights where a group smooths; the
-        training loss and the batch's correct count, as device tensors."""
+        training loss, the batch's correct count and the gradient's total norm (the clipping's,
+        or computed for the guard when nothing clips), as device tensors."""
         x, y = train
         perturbed = attack(self.network, x, y)  # SDARTS-ADV's weights, when a group asks
         with (
@@ -167,9 +171,14 @@ class MultiLevelOptimizer:
             logits = self._logits(x)
         loss = F.cross_entropy(logits, y)
         grads = torch.autograd.grad(loss, self.weights, materialize_grads=True)
-        _assign(self.weights, self.reduce_grads(list(grads)))
-        optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
-        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+        reduced = self.reduce_grads(list(grads))
+        _assign(self.weights, reduced)
+        # Without clipping, the norm is computed for the guard alone (one pass).
+        unclipped = None if self.config.grad_clip is not None else optim.total_norm(reduced)
+        clipped = optim.step(self.weight_optimizer, self.weights, self.config.grad_clip)
+        norm = clipped if clipped is not None else unclipped
+        assert norm is not None  # every weight has a gradient (materialize_grads)
+        return loss.detach(), (logits.detach().argmax(1) == y).sum(), norm
 
     def _arch_steps(self, active: list[ArchLevel], train: Batch, val: Batch) -> torch.Tensor | None:
         """The active levels' steps in the configured schedule; the last validation loss."""

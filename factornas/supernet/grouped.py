@@ -48,25 +48,69 @@ def run_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str, Tenso
     return runner(edges, x, weights)
 
 
+#: The device types whose grouped cells sum with per-channel vectors (:func:`per_channel_sums`):
+#: none yet. Measured once on a CPU (one thread, NHWC, 16×8×16×16 per edge, k = 4, 7 terms,
+#: forward and backward): 6.76 ms against 3.81 ms for per-edge weights, 224 aten ops against
+#: 159 (docs/performance.md); a GPU's choice is the device suite's ``weighted_sums`` stage.
+PER_CHANNEL_SUMS: frozenset[str] = frozenset()
+
+
+def per_channel_sums(x: Tensor) -> bool:
+    """Whether the weighted sums of k edges on ``x``'s device take their weights as one
+    per-channel vector ``(1, k·C, 1, ...)`` on the edge-stacked ``(N, k·C, ...)`` outputs
+    rather than one weight per edge ``(1, k, 1, ...)`` broadcast over ``(N, k, C, ...)`` views
+    (:data:`PER_CHANNEL_SUMS`).
+
+    The two are the same products and sums; what differs is the loop torch runs. A (1, k, 1,
+    1, 1) weight broadcast over a channels-last output leaves an inner loop of C elements per
+    weight, which is why the vectors were expected to be faster; but the vector costs a
+    ``repeat_interleave`` per sum and its gradient a reduction per channel and one back over
+    each edge's channels, and on a CPU forward and backward together measured slower
+    (``benchmarks/weighted_sum_layout.py``).
+    """
+    return x.device.type in PER_CHANNEL_SUMS
+
+
 class WeightedSum:
-    """``Σ w · y`` per edge, accumulated as the terms come, as ``(N, k, C, ...)``; ``w`` holds
-    one weight per edge shaped ``(1, k, 1, ...)`` (:func:`columns`), or is None for weight 1.
+    """``Σ w · y`` per edge, accumulated as the terms come, as ``(N, k, C, ...)``; ``w`` is None
+    for weight 1, otherwise one weight per edge shaped ``(1, k, 1, ...)`` (:func:`columns`) or,
+    with ``per_channel``, a per-channel vector ``(1, k·C, 1, ...)`` (:func:`columns` with
+    ``channels``; see :func:`per_channel_sums`).
 
     A term is added as soon as it exists, so an op's output is freed once added (nothing else
     holds it when its weight is a constant), and weighted terms accumulate in place into the
-    first product, which nothing else holds.
+    first product, which nothing else holds. With per-channel vectors an edge-stacked term is
+    multiplied and added in its own ``(N, k·C, ...)`` shape, into a total that is a view of
+    such a tensor; a term shared by the edges is broadcast against the vector viewed as
+    ``(1, k, C, 1, ...)``.
     """
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, per_channel: bool = False) -> None:
         self.count = count
+        self.per_channel = per_channel
         self.total: Tensor | None = None
 
     def add(self, y: Edges, w: Tensor | None) -> None:
+        if w is not None and self.per_channel:
+            self._add_per_channel(y, w)
+            return
         y5, total = y.split(), self.total
         if w is None:
             self.total = y5 if total is None else total + y5
         else:
             self.total = y5 * w if total is None else total.addcmul_(y5, w)
+
+    def _add_per_channel(self, y: Edges, w: Tensor) -> None:
+        total, edges, channels = self.total, self.count, y.channels
+        if y.shared:  # (N, 1, C, ...) against the vector as (1, k, C, 1, ...)
+            y5, w5 = y.split(), w.view(1, edges, channels, *w.shape[2:])
+            self.total = y5 * w5 if total is None else total.addcmul_(y5, w5)
+        elif total is None:
+            self.total = (y.data * w).unflatten(1, (edges, channels))
+        elif _merges_edges(total):
+            total.flatten(1, 2).addcmul_(y.data, w)  # a view: in place into the total
+        else:  # a total that began as a shared term's broadcast product
+            total.addcmul_(y.split(), w.view(1, edges, channels, *w.shape[2:]))
 
     def result(self) -> Tensor:
         total = self.total
@@ -76,9 +120,21 @@ class WeightedSum:
         return total
 
 
-def weighted_sum(terms: Iterable[tuple[Edges, Tensor | None]], count: int) -> Tensor:
+def _merges_edges(total: Tensor) -> bool:
+    """Whether ``(N, k, C, ...)`` flattens to ``(N, k·C, ...)`` as a view (edge blocks laid
+    out one after another along the channels)."""
+    return (
+        total.shape[1] == 1
+        or total.shape[2] == 1
+        or total.stride(1) == (total.shape[2] * total.stride(2))
+    )
+
+
+def weighted_sum(
+    terms: Iterable[tuple[Edges, Tensor | None]], count: int, per_channel: bool = False
+) -> Tensor:
     """:class:`WeightedSum` of ``terms``."""
-    total = WeightedSum(count)
+    total = WeightedSum(count, per_channel)
     for y, w in terms:
         total.add(y, w)
     return total.result()
@@ -88,12 +144,17 @@ def _as_edges(total: Tensor, count: int) -> Edges:
     return Edges(total.flatten(1, 2), count, shared=False)
 
 
-def columns(weights: Tensor, dims: int = 5) -> tuple[Tensor, ...]:
+def columns(weights: Tensor, dims: int = 5, channels: int | None = None) -> tuple[Tensor, ...]:
     """The ``(k, n)`` weights as n per-edge scales shaped ``(1, k, 1, ...)`` for ``dims``-D
     edge-split tensors: one reshape and one unbind (one stack in backward) instead of a
-    column index, a view and a scatter per candidate."""
+    column index, a view and a scatter per candidate. With ``channels``, as n per-channel
+    vectors ``(1, k·channels, 1, ...)`` for the ``(dims - 1)``-D edge-stacked tensors, each
+    edge's weight repeated over its channels (one ``repeat_interleave`` more)."""
     count, n = weights.shape
-    return weights.t().reshape(n, 1, count, *(1,) * (dims - 2)).unbind(0)
+    if channels is None:
+        return weights.t().reshape(n, 1, count, *(1,) * (dims - 2)).unbind(0)
+    repeated = weights.t().repeat_interleave(channels, dim=1)
+    return repeated.reshape(n, 1, count * channels, *(1,) * (dims - 3)).unbind(0)
 
 
 def mix_factor(
@@ -120,9 +181,10 @@ def mix_factor(
     if type(group).mix is not FactorGroup.mix:
         outputs = [group.mix(x.block(e), weights[e], candidates[e]) for e in range(count)]
         return Edges(torch.cat(outputs, dim=1), count, shared=False)
-    scales = columns(weights, x.data.dim() + 1)
+    per_channel = per_channel_sums(x.data)
+    scales = columns(weights, x.data.dim() + 1, x.channels if per_channel else None)
     terms = ((run_stacked(m, x), scales[c]) for c, m in enumerate(by_candidate))
-    return _as_edges(weighted_sum(terms, count), count)
+    return _as_edges(weighted_sum(terms, count, per_channel), count)
 
 
 def run_variants(
@@ -137,8 +199,12 @@ def run_variants(
     if len(combos) == 1:
         return run_stacked([m[0] for m in modules], h)
     dims = h.data.dim() + 1
-    scales = {name: columns(w, dims) for name, w in weights.items() if name in dict(combos[0])}
-    total = WeightedSum(h.count)
+    per_channel = per_channel_sums(h.data)
+    channels = h.channels if per_channel else None
+    scales = {
+        name: columns(w, dims, channels) for name, w in weights.items() if name in dict(combos[0])
+    }
+    total = WeightedSum(h.count, per_channel)
     for index, combo in enumerate(combos):
         scale: Tensor | None = None
         for name, i in combo:
@@ -157,10 +223,12 @@ def run_mixed_edges(edges: Sequence[nn.Module], x: Tensor, weights: Mapping[str,
         for e, edge in enumerate(mixed):
             edge.slots[name].value = None if rows is None else rows[e]
     op_weights = weights.get(first.cell.op.name)
-    op_scales = None if op_weights is None else columns(op_weights, x.dim() + 1)
+    per_channel = per_channel_sums(x)
+    channels = x.shape[1] if per_channel else None
+    op_scales = None if op_weights is None else columns(op_weights, x.dim() + 1, channels)
     shared = Edges(x, count, shared=True)
     cache: dict[tuple[str, ...], Edges] = {}
-    total = WeightedSum(count)
+    total = WeightedSum(count, per_channel)
     final_norms = _FinalNorms()
     for plan, (index, inputs, combos, _, output_mixtures) in enumerate(first.plans):
         scale = None if op_scales is None else op_scales[index]

@@ -13,6 +13,7 @@ import pytest
 
 from factornas.bench.arms import build_arms
 from factornas.bench.budgets import RetrainSizes, SearchSizes, Sizes
+from factornas.bench.compare import run as compare_run
 from factornas.bench.compare.results import load_results
 from factornas.bench.compare.run import run_pair
 from factornas.bench.compare.settings import CompareSettings
@@ -203,6 +204,37 @@ def test_the_cli_asks_for_three_seeds() -> None:
     )
     full = settings_from_args(parser.parse_args(["compare", "--space", "adarts", "--out", "x"]))
     assert (full.baselines, full.base_budget) == (("flat", "relu", "selu"), "full")
+
+
+def test_the_runs_take_the_device_and_graphs_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--device cuda --cuda-graphs`` reach every job (the GPU suite's comparison), and the
+    canonical command line keeps them; without them a job runs on the CPU, eagerly."""
+    parser = argparse.ArgumentParser()
+    register_compare(parser.add_subparsers())
+    argv = ["compare", "--space", "adarts", "--quick", "--out", "x"]
+    cpu = settings_from_args(parser.parse_args(argv))
+    gpu = settings_from_args(parser.parse_args([*argv, "--device", "cuda", "--cuda-graphs"]))
+    assert (cpu.device, cpu.cuda_graphs, gpu.device, gpu.cuda_graphs) == (
+        "cpu",
+        False,
+        "cuda",
+        True,
+    )
+    assert gpu.command(Path("x"), as_json=False).endswith("--device cuda --cuda-graphs --out x")
+    jobs: list[dict[str, object]] = []
+
+    def record(job: dict[str, object], run_dir: Path, threads: int) -> None:
+        jobs.append(job)
+        raise FactorNASError("recorded")  # no run: the job is what is tested
+
+    monkeypatch.setattr(compare_run, "_run_worker", record)
+    arm = build_arms("adarts", ("relu",))[0]
+    with pytest.raises(FactorNASError, match="recorded"):
+        run_pair(arm, 0, gpu, tmp_path)
+    ((task, device, graphs),) = [(j["task"], j["device"], j["cuda_graphs"]) for j in jobs]
+    assert (task, device, graphs) == ("search", "cuda", True)
 
 
 # -- end to end -------------------------------------------------------------------------------

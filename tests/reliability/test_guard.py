@@ -21,32 +21,26 @@ from tests.reliability.conftest import TINY_SEARCH, one_line_error, snapshot
 
 
 def test_guard_remembers_the_first_non_finite_step() -> None:
-    weight = torch.nn.Parameter(torch.ones(2))
-    weight.grad = torch.ones(2)
-    guard = FiniteGuard(torch.device("cpu"), [weight])
-    guard.observe(0, 0, torch.tensor(1.0), torch.tensor(2.0))
-    guard.check([weight])  # all finite: no error
+    guard = FiniteGuard(torch.device("cpu"))
+    guard.observe(0, 0, torch.tensor(1.0), torch.tensor(2.0), torch.tensor(1.0))
+    guard.check([torch.ones(2)])  # all finite: no error
     guard.observe(0, 1, torch.tensor(1.0), torch.tensor(math.nan))
-    weight.grad = torch.tensor([math.inf, 0.0])
-    guard.observe(1, 0, torch.tensor(math.nan), None)
+    guard.observe(1, 0, torch.tensor(math.nan), None, torch.tensor(math.inf))
     with pytest.raises(SearchDivergedError, match=r"validation .* at epoch 0, step 1 .*--arch-lr"):
         guard.check()
 
 
 def test_guard_names_gradients_statistics_and_non_finite_tensors() -> None:
-    weight = torch.nn.Parameter(torch.ones(2))
-    weight.grad = torch.tensor([3e38, 0.0])  # huge but finite: not a divergence
     running_var = torch.tensor([1.0])
-    guard = FiniteGuard(torch.device("cpu"), [weight], [running_var])
-    guard.observe(2, 6, 0.5, None)
+    guard = FiniteGuard(torch.device("cpu"), [running_var])
+    guard.observe(2, 6, 0.5, None, torch.tensor(3e38))  # a huge but finite norm: no divergence
     guard.check()
-    weight.grad = torch.tensor([math.nan, 0.0])
-    guard.observe(2, 7, 0.5, None)
+    guard.observe(2, 7, 0.5, None, torch.tensor(math.nan))  # the step's gradient norm
     with pytest.raises(
         SearchDivergedError, match=r"gradient became .* epoch 2, step 7 .*lower --lr"
     ):
         guard.check()
-    guard = FiniteGuard(torch.device("cpu"), [], [running_var])
+    guard = FiniteGuard(torch.device("cpu"), [running_var])
     running_var.fill_(math.inf)
     guard.observe(0, 3, 0.5, 0.5)
     with pytest.raises(SearchDivergedError, match=r"batch-norm statistics became .* step 3"):

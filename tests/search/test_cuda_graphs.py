@@ -22,6 +22,9 @@ import pytest
 import torch
 
 from factornas.cli import main
+from factornas.factors.base import FactorGroup, Placement
+from factornas.factors.registry import register_group, registry
+from factornas.kernels import fused_mixed_activation
 from factornas.presets.search import search_preset
 from factornas.runtime import optim
 from factornas.runtime.cuda_graphs import StaticInputs, StepGraphs, next_action
@@ -29,6 +32,7 @@ from factornas.search.config import LevelConfig, SearchConfig
 from factornas.search.graphed import SearchStepper, graph_blockers, step_key
 from factornas.search.loop import build_network, current_genotype, run_search
 from factornas.search.optimizer import MultiLevelOptimizer
+from factornas.space import SearchSpace
 
 CUDA = torch.cuda.is_available()
 gpu = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
@@ -107,12 +111,46 @@ def test_searches_that_cannot_be_captured_say_why() -> None:
     assert graph_blockers(search_preset("darts"), cuda, 1) == []
     assert graph_blockers(search_preset("flat40"), cuda, 1) == []
     assert graph_blockers(search_preset("pc_darts"), cuda, 1) == []
-    (kernel,) = graph_blockers(search_preset("adarts"), cuda, 1)
-    assert "RReLU" in kernel
+    assert graph_blockers(search_preset("adarts"), cuda, 1) == []  # RReLU drawn on the device
+    assert graph_blockers(search_preset("apc_darts"), cuda, 1) == []
     second = graph_blockers(search_preset("darts").replace(order="second"), cuda, 2)
     assert any("second order" in r for r in second) and any("processes" in r for r in second)
     (cpu,) = graph_blockers(search_preset("darts"), torch.device("cpu"), 1)
     assert cpu.startswith("a no-op on cpu")
+
+
+class _HostReadGate(FactorGroup):
+    """A user's output factor whose mixture (it says) reads a value on the host."""
+
+    def capture_blocker(self, device: torch.device) -> str | None:
+        return f"its gate reads a threshold on the host ({device.type})"
+
+
+def test_a_factor_group_that_cannot_be_captured_says_why_through_its_hook() -> None:
+    gate = _HostReadGate("test_host_gate", placement=Placement.OUTPUT, attach_to={"conv"})
+    gate.candidate("identity")(lambda channels: torch.nn.Identity())
+    gate.candidate("tanh")(lambda channels: torch.nn.Tanh())
+    register_group(gate)
+    try:
+        base = search_preset("darts").replace(channels=2, layers=3)
+        fields = base.space.model_dump()
+        fields["normal"] = (*fields["normal"], {"group": "test_host_gate"})
+        config = base.replace(space=SearchSpace.model_validate(fields))
+        cuda = torch.device("cuda")
+        (reason,) = graph_blockers(config, cuda, 1)
+        assert reason == (
+            "factor group 'test_host_gate' cannot be captured: its gate reads a threshold on "
+            "the host (cuda)"
+        )
+        notes: list[str] = []
+        network = build_network(config, num_classes=10, in_channels=3)
+        stepper = SearchStepper(
+            MultiLevelOptimizer(network, config), cuda_graphs=True, device=cuda, note=notes.append
+        )
+        assert not stepper.graphed
+        assert notes == [f"--cuda-graphs: {reason}"]
+    finally:
+        registry.unregister("test_host_gate")
 
 
 def test_on_the_cpu_the_stepper_notes_once_and_steps_eagerly() -> None:
@@ -181,10 +219,14 @@ def test_precision_is_validated_and_recorded(capsys: pytest.CaptureFixture[str])
 
 
 # -- on a GPU -------------------------------------------------------------------------------------
-def _cuda_run(graphs: bool, steps: int = 20) -> tuple[MultiLevelOptimizer, list[float]]:
-    """``steps`` steps of a two-epoch darts search on fixed random CUDA batches: epoch 0 warms
-    the level up (weights only), epoch 1 steps it (a re-capture) at another learning rate."""
-    config = search_preset("darts").replace(
+def _cuda_run(
+    graphs: bool, preset: str = "darts", steps: int = 20
+) -> tuple[MultiLevelOptimizer, list[float]]:
+    """``steps`` steps of a two-epoch search on fixed random CUDA batches: epoch 0 warms the
+    levels up (weights only), epoch 1 steps them (a re-capture) at another learning rate.
+    ``adarts``'s RReLU noise comes from the default CUDA generator, seeded alike in both
+    runs, whose offsets a replay advances as the eager kernels do."""
+    config = search_preset(preset).replace(
         channels=4, layers=3, batch_size=8, epochs=2, arch_warmup_epochs=1, seed=3
     )
     torch.manual_seed(3)
@@ -208,9 +250,10 @@ def _cuda_run(graphs: bool, steps: int = 20) -> tuple[MultiLevelOptimizer, list[
 
 
 @gpu
-def test_a_graphed_search_equals_an_eager_one() -> None:
-    eager, eager_losses = _cuda_run(graphs=False)
-    graphed, graphed_losses = _cuda_run(graphs=True)
+@pytest.mark.parametrize("preset", ["darts", "adarts"])
+def test_a_graphed_search_equals_an_eager_one(preset: str) -> None:
+    eager, eager_losses = _cuda_run(graphs=False, preset=preset)
+    graphed, graphed_losses = _cuda_run(graphs=True, preset=preset)
     for a, b in zip(
         eager.network.arch.parameters(), graphed.network.arch.parameters(), strict=True
     ):
@@ -241,8 +284,9 @@ def test_a_replay_uses_a_changed_learning_rate() -> None:
 
 
 @gpu
-def test_a_graphed_search_resumes_after_sigkill_exactly(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "factornas", "search", "--preset", "darts", *TINY]
+@pytest.mark.parametrize("preset", ["darts", "adarts"])
+def test_a_graphed_search_resumes_after_sigkill_exactly(tmp_path: Path, preset: str) -> None:
+    command = [sys.executable, "-m", "factornas", "search", "--preset", preset, *TINY]
     command += ["--epochs", "3", "--checkpoint-every", "1", "--device", "cuda", "--cuda-graphs"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run([*command, "--out", str(whole)], env=ENV, check=True, capture_output=True)
@@ -281,4 +325,23 @@ def test_rrelu_modules_draw_fresh_noise_on_every_replay() -> None:
     graphs("k", rrelu, [x])  # eager
     first = graphs("k", rrelu, [x]).clone()  # captured and replayed
     second = graphs("k", rrelu, [x]).clone()  # replayed
+    assert not torch.equal(first, second)
+
+
+@gpu
+def test_the_fused_activation_draws_fresh_rrelu_noise_on_every_replay() -> None:
+    """``adarts``'s mixed activation draws RReLU's levels from the default CUDA generator on
+    the device, so a captured call draws new ones on each replay (no host seed to freeze)."""
+    weights = torch.ones(1, device="cuda")
+
+    def mix(x: torch.Tensor) -> torch.Tensor:
+        return fused_mixed_activation(
+            x, weights, ("rrelu",), prelu_weight=None, swish_beta=None, training=True
+        )
+
+    graphs: StepGraphs[torch.Tensor] = StepGraphs(warmup=1)
+    x = -torch.ones(4096, device="cuda")
+    graphs("k", mix, [x])  # eager
+    first = graphs("k", mix, [x]).clone()  # captured and replayed
+    second = graphs("k", mix, [x]).clone()  # replayed
     assert not torch.equal(first, second)

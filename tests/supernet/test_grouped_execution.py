@@ -31,6 +31,7 @@ from factornas.presets.search import search_preset
 from factornas.search.config import SearchConfig
 from factornas.search.loop import build_network
 from factornas.space.config import SearchSpace
+from factornas.supernet import grouped as grouped_cells
 from factornas.supernet.network import SearchNetwork
 
 PRESETS = ("darts", "adarts", "flat40", "pc_darts", "apc_darts", "adarts_norm", "adarts_conv")
@@ -90,8 +91,12 @@ def _run(network: SearchNetwork, grouped: bool, train: bool, x: torch.Tensor, y:
     return net, logits, loss, dict(zip(names, grads, strict=True))
 
 
-def _assert_equal(config: SearchConfig, train: bool) -> None:
+def _assert_equal(
+    config: SearchConfig, train: bool, layout: torch.memory_format = torch.contiguous_format
+) -> None:
     network, x, y = _network(config)
+    network.to(memory_format=layout)  # type: ignore[call-overload]  # torch's stubs omit it
+    x = x.contiguous(memory_format=layout)
     plain, logits_a, loss_a, grads_a = _run(network, False, train, x, y)
     grouped, logits_b, loss_b, grads_b = _run(network, True, train, x, y)
     torch.testing.assert_close(logits_b, logits_a, rtol=1e-10, atol=1e-12)
@@ -117,6 +122,35 @@ def test_grouped_equals_per_edge(
     preset: str, train: bool, fixed_noise: None, float64: None
 ) -> None:
     _assert_equal(search_preset(preset), train)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("per_channel", [True, False], ids=["channel-vectors", "edge-weights"])
+@pytest.mark.parametrize("preset", ["darts", "adarts", "pc_darts", "adarts_conv"])
+def test_both_forms_of_the_weighted_sums_are_exact(
+    preset: str,
+    per_channel: bool,
+    layout: torch.memory_format,
+    fixed_noise: None,
+    float64: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Per-channel vectors on the edge-stacked outputs and per-edge weights broadcast over
+    their (N, k, C, H, W) views compute the same sums (``adarts_conv``: variants' products of
+    scales too), for contiguous and channels-last tensors alike."""
+    monkeypatch.setattr(grouped_cells, "per_channel_sums", lambda x: per_channel)
+    _assert_equal(search_preset(preset), train=True, layout=layout)
+
+
+def test_per_channel_vectors_repeat_each_edges_weight_over_its_channels() -> None:
+    weights = torch.arange(6.0).view(2, 3)  # k = 2 edges, n = 3 candidates
+    per_edge = grouped_cells.columns(weights)
+    per_channel = grouped_cells.columns(weights, channels=4)
+    assert [c.shape for c in per_edge] == [(1, 2, 1, 1, 1)] * 3
+    assert [c.shape for c in per_channel] == [(1, 8, 1, 1)] * 3
+    for edge_form, channel_form in zip(per_edge, per_channel, strict=True):
+        assert torch.equal(channel_form.view(2, 4), edge_form.view(2, 1).expand(2, 4))
+    assert not grouped_cells.per_channel_sums(torch.empty(1))  # measured slower on a CPU
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])

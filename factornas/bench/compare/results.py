@@ -20,7 +20,9 @@ The layout, top down (docs/benchmarks.md says what each number measures)::
 Writing is ``json.dumps(results.to_json(), indent=2)`` and a newline: the same bytes as the
 plain dictionary the harness wrote before this model, for the same data. Numbers keep the type
 they were written with (:data:`Real`), and a ``Machine`` without ``jobs`` (results written
-before ``--jobs``) stays without it, so a file loaded and dumped again is the file.
+before ``--jobs``) stays without it, as does a ``SettingsRecord`` without ``device`` and
+``cuda_graphs`` (a CPU comparison, or one written before ``--device``), so a file loaded and
+dumped again is the file.
 """
 
 from __future__ import annotations
@@ -205,17 +207,17 @@ class SettingsRecord(_Record):
     dataset: str
     data: str | None
     threads: int
-    device: str = Field(
-        "cpu", description="where every run ran; written only when not cpu (--device)"
-    )
+    device: str | None = Field(None, description="where the runs trained; None: the CPU")
+    cuda_graphs: bool | None = Field(None, description="True: the runs replayed CUDA graphs")
     overrides: dict[str, int | None] = Field(description="size flag (no --): value, None: all")
 
     @model_serializer(mode="wrap")
-    def _omit_cpu(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Results of CPU runs, the only ones before ``--device``, keep the file they had."""
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A CPU comparison's record is the one written before ``--device``: without them."""
         data: dict[str, Any] = handler(self)
-        if data.get("device") == "cpu":
-            del data["device"]
+        for key in ("device", "cuda_graphs"):
+            if data.get(key, 0) is None:
+                del data[key]
         return data
 
 

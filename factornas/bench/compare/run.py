@@ -192,9 +192,10 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
     search_dir, retrain_dir = base / "search", base / "retrain"
     config = search_config(arm, seed, settings)
     config_json = config.model_dump(mode="json")
+    where = {"device": settings.device, "cuda_graphs": settings.cuda_graphs}
     reused_search = _ensure_run(
         {"task": "search", "out": str(search_dir), "threads": settings.threads,
-         "device": settings.device, "config": config_json},
+         "config": config_json, **where},
         search_dir,
         config_json,
         settings.threads,
@@ -210,8 +211,8 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
             "task": "retrain",
             "out": str(retrain_dir),
             "threads": settings.threads,
-            "device": settings.device,
             **expected,
+            **where,
         },
         retrain_dir,
         expected,
@@ -226,11 +227,15 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
 
 # -- the whole comparison ------------------------------------------------------------------------
 def _settings_record(settings: CompareSettings) -> SettingsRecord:
+    """The settings as ``results.json`` records them; the device and graphs only when they
+    are not the CPU's eager runs."""
     return SettingsRecord.model_validate(
         {
             **settings.model_dump(mode="json"),
             "budget": settings.base_budget,
             "overrides": settings.overrides,
+            "device": None if settings.device == "cpu" else settings.device,
+            "cuda_graphs": settings.cuda_graphs or None,
         }
     )
 

@@ -54,6 +54,11 @@ class CompareSettings(BaseModel):
     device: str = Field(
         "cpu", description="where every search and retraining runs: cpu, cuda or cuda:N"
     )
+    cuda_graphs: bool = Field(
+        False,
+        description="searches and retrainings replay their steps from CUDA graphs where they "
+        "allow it (not yet measured on a GPU; off by default)",
+    )
 
     @field_validator("dataset")
     @classmethod
@@ -91,10 +96,12 @@ class CompareSettings(BaseModel):
             parts += ["--dataset", self.dataset]
         if self.threads != 1:
             parts += ["--threads", str(self.threads)]
-        if self.device != "cpu":
-            parts += ["--device", self.device]
         if self.data is not None:
             parts += ["--data", str(self.data)]
+        if self.device != "cpu":
+            parts += ["--device", self.device]
+        if self.cuda_graphs:
+            parts.append("--cuda-graphs")
         parts += ["--out", str(out)]
         if as_json:
             parts.append("--json")

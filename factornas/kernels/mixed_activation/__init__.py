@@ -23,19 +23,21 @@ gradient through a few matrix-vector products instead of k sets of passes.
 Nothing is read back to the host: the weights and the PReLU/Swish parameters become a small
 device tensor of per-edge coefficients (one matrix product) that the element-wise passes take
 as tensor operands, and the weight gradients are dot products combined by another small matrix
-product. On an accelerator a search step therefore never waits for the device here; the one
-host read left, :func:`draw_rrelu_seed`, reads a CPU generator.
+product. On an accelerator a search step therefore never waits for the device here.
 
-RReLU's training-mode slopes come from a private generator seeded with one integer drawn from
-the caller's generator; backward re-seeds an identical generator and regenerates the very same
-slopes, so no noise tensor is stored (see :func:`draw_rrelu_seed` and :func:`rrelu_levels`).
+RReLU's training-mode slopes come, on the CPU, from a private generator seeded with one integer
+drawn from the caller's CPU generator (the one host read, no device sync); backward re-seeds an
+identical generator and regenerates the very same slopes, so no noise tensor is stored (see
+:func:`draw_rrelu_seed` and :func:`rrelu_levels`). On a CUDA device they are drawn there
+(:func:`draw_rrelu_levels`) and saved as ``int16`` for backward: nothing is read on the host,
+and a CUDA graph can capture the call and draws fresh noise on every replay.
 
 The package has one module per job, each importable on its own:
 
 * :mod:`.settings` — the activation names, :class:`MixedActivationSettings` (the activations'
   scalar hyper-parameters) and the non-tensor description of a call;
 * :mod:`.checks` — argument validation shared by the kernel and the reference;
-* :mod:`.rrelu` — RReLU's seeded, regenerable noise;
+* :mod:`.rrelu` — RReLU's noise: host-seeded and regenerable, or drawn on the device;
 * :mod:`.basis` — the basis σ(x) is written in and the per-edge coefficients;
 * :mod:`.layout` — memory order, working dtype, scratch buffers, edge-by-edge vs whole-output;
 * :mod:`.forward`, :mod:`.backward` — the element-wise passes;
@@ -43,7 +45,8 @@ The package has one module per job, each importable on its own:
 * :mod:`.reference` — :func:`naive_mixed_activation`, the test oracle.
 
 This module re-exports the public names. To replace the RReLU seed draw or the noise (tests
-do), patch :mod:`.rrelu`'s ``draw_rrelu_seed`` or ``_draw_levels``; to force a way of mixing k
+do), patch :mod:`.rrelu`'s ``draw_rrelu_seed``, ``draw_rrelu_levels`` or ``_draw_levels``; to
+run the device-drawn noise on a CPU, its ``_draws_on_device``; to force a way of mixing k
 edges, patch :mod:`.layout`'s ``_batched``: the passes look them up there.
 """
 
@@ -55,6 +58,8 @@ from factornas.kernels.mixed_activation.function import (
 from factornas.kernels.mixed_activation.reference import naive_mixed_activation
 from factornas.kernels.mixed_activation.rrelu import (
     RRELU_BITS,
+    RReLUNoise,
+    draw_rrelu_levels,
     draw_rrelu_seed,
     rrelu_levels,
     rrelu_slopes,
@@ -72,6 +77,8 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_SCALE",
     "MixedActivationSettings",
+    "RReLUNoise",
+    "draw_rrelu_levels",
     "draw_rrelu_seed",
     "fused_mixed_activation",
     "grouped_mixed_activation",

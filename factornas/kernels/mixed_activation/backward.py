@@ -1,8 +1,9 @@
 """The backward pass: the gradients of k edges' σ(x), recomputed from the saved ``x``.
 
 Nothing of the forward pass is kept: the bases (``min(x, 0)``, the ``expm1`` terms, the masks
-at the kinks, swish's sigmoid, RReLU's regenerated noise) are recomputed here from ``x``, and
-the output gradient is taken through them once. The result is the input's gradient and a few
+at the kinks, swish's sigmoid, RReLU's host-seeded noise) are recomputed here from ``x``, and
+the output gradient is taken through them once (RReLU's levels drawn on a device are the one
+thing forward saved besides ``x``). The result is the input's gradient and a few
 per-edge dot products, one per coefficient column of :mod:`.basis`, which the autograd function
 (:mod:`.function`) turns into the weights' and parameters' gradients with one small matrix
 product. Edge by edge (CPU) or with whole-output ops (an accelerator), as in :mod:`.forward`.
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor
 
 from factornas.kernels.mixed_activation.layout import _Scratch
-from factornas.kernels.mixed_activation.rrelu import _edge_levels, _fill_levels
+from factornas.kernels.mixed_activation.rrelu import RReLUNoise
 from factornas.kernels.mixed_activation.settings import _Config
 
 
@@ -24,7 +25,7 @@ def _backward(
     config: _Config,
     c: dict[str, Tensor],
     beta: Tensor | None,
-    seed: int | None,
+    noise: RReLUNoise | None,
     need: tuple[bool, bool, bool, bool],
     batched: bool = False,
 ) -> tuple[Tensor | None, dict[str, Tensor]]:
@@ -68,7 +69,7 @@ def _backward(
         return term
 
     needs_neg = (
-        seed is not None
+        noise is not None
         or config.has_exp
         or config.has_celu_exp
         or need_prelu
@@ -122,23 +123,23 @@ def _backward(
         for buffer in (s, t):
             if buffer is not None:
                 scratch.give(buffer)
-    if batched and seed is not None:
+    if batched and noise is not None:
         # All edges at once, as (k, m) rows: the levels apply on x <= 0 only.
         assert neg is not None
-        levels_all = _edge_levels(x.view(1, 1, -1), seed, grad.shape[0]).view(grad.shape)
+        levels_all = noise.edge_levels(x.view(1, 1, -1), grad.shape[0]).view(grad.shape)
         if need_w:
             sums["noise"] = torch.mul(grad, levels_all).mul_(neg).sum(1)
         if need_x:
             levels_all.masked_fill_(x > 0, 0.0).mul_(grad)
-            noise = torch.mv(levels_all.T, c["noise"]).unsqueeze(0)
-            per_edge = noise if per_edge is None else per_edge.add_(noise)
-    elif seed is not None:
+            random = torch.mv(levels_all.T, c["noise"]).unsqueeze(0)
+            per_edge = random if per_edge is None else per_edge.add_(random)
+    elif noise is not None:
         # Edge by edge in input-sized buffers, as in forward.
         assert neg is not None
         levels = scratch.take(x.shape)
         noise_dots = []
         for edge, row in enumerate(grad):
-            _fill_levels(levels, seed + edge)
+            noise.fill(levels, edge)
             if need_w:
                 product = torch.mul(levels, neg, out=scratch.take(x.shape))
                 noise_dots.append(torch.dot(row, product[0]))

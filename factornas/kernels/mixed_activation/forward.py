@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from factornas.kernels.mixed_activation.layout import _Scratch
-from factornas.kernels.mixed_activation.rrelu import _edge_levels, _fill_levels
+from factornas.kernels.mixed_activation.rrelu import RReLUNoise
 from factornas.kernels.mixed_activation.settings import _Config
 
 
@@ -26,7 +26,7 @@ def _forward_batched(
     config: _Config,
     c: dict[str, Tensor],
     beta: Tensor | None,
-    seed: int | None,
+    noise: RReLUNoise | None,
     edges: int,
 ) -> Tensor:
     """σ(x) of every edge as ``(pre, k, post)`` with whole-output ops: each term is a basis of
@@ -46,8 +46,8 @@ def _forward_batched(
         assert neg is not None
         add(x, "pos")
         add(neg, "neg_minus_pos")
-        if seed is not None:
-            add(_edge_levels(x, seed, edges).permute(1, 0, 2).mul_(neg), "noise")
+        if noise is not None:
+            add(noise.edge_levels(x, edges).permute(1, 0, 2).mul_(neg), "noise")
     if "relu6" in config.present:
         add(torch.clamp(x, 0, 6), "relu6")
     if "swish" in config.present:
@@ -68,7 +68,7 @@ def _forward(
     config: _Config,
     c: dict[str, Tensor],
     beta: Tensor | None,
-    seed: int | None,
+    noise: RReLUNoise | None,
     edges: int,
 ) -> Tensor:
     """σ(x) of every edge as ``(pre, k, post)``, from ``x`` as ``(pre, 1, post)``.
@@ -108,9 +108,8 @@ def _forward(
 
     mix = out if edges == 1 else scratch.take(x.shape)
     for edge in range(edges):
-        edge_seed = None if seed is None else seed + edge
         block = out[:, edge : edge + 1] if edges > 1 else out
-        _mix_edge(block, mix, x, neg, basis, config, c, edge, beta, edge_seed, scratch)
+        _mix_edge(block, mix, x, neg, basis, config, c, edge, beta, noise, scratch)
     return out
 
 
@@ -124,11 +123,11 @@ def _mix_edge(
     c: dict[str, Tensor],
     edge: int,
     beta: Tensor | None,
-    seed: int | None,
+    noise: RReLUNoise | None,
     scratch: _Scratch,
 ) -> None:
     """Edge ``edge``'s σ(x) into its output ``block``, built in the x-sized buffer ``mix``
-    (which may be the block itself), with the RReLU noise :func:`rrelu_levels` for ``seed``.
+    (which may be the block itself), with the edge's RReLU levels from ``noise``.
     The last term's op writes the block, so a strided block is written once and never read.
 
     Tensor coefficients cannot ride along in ``addcmul_(value=…)`` as Python scalars did, so
@@ -172,12 +171,12 @@ def _mix_edge(
         add(x, coefficient("pos"))
     if config.has_linear:
         assert neg is not None
-        if seed is None:
+        if noise is None:
             add(neg, coefficient("neg_minus_pos"))
         else:
             # RReLU's random part joins the constant slope: (neg - pos + noise·L)·n.
             slope = scratch.take(x.shape)
-            _fill_levels(slope, seed)
+            noise.fill(slope, edge)
             add(slope.mul_(coefficient("noise")).add_(coefficient("neg_minus_pos")), neg)
             scratch.give(slope)
     if "relu6" in config.present:

@@ -68,7 +68,8 @@ class _DoubleBackwardGuard(torch.autograd.Function):
 
 class _MixedActivation(torch.autograd.Function):
     """Autograd wrapper for k edges: saves ``x``, the (k, n) weights, the two (k,) parameters
-    and a seed; backward recomputes the rest.
+    and RReLU's noise (a seed, or the ``int16`` levels drawn on the device); backward
+    recomputes the rest.
 
     The coefficient table (a few numbers per edge) is kept on ``ctx`` rather than recomputed:
     it is derived from the saved inputs and only ever read. Half-precision inputs are
@@ -86,14 +87,16 @@ class _MixedActivation(torch.autograd.Function):
         config: _Config,
         layout: _Layout,
         seed: int | None,
+        drawn: Tensor | None,
     ) -> Tensor:
         dtype = _compute_dtype(x.dtype)
         prelu = prelu_weight.to(dtype) if prelu_weight is not None else None
         coefficients = _coefficients(config, weights.to(dtype), prelu)
         beta = swish_beta.to(dtype) if swish_beta is not None else None
+        noise = _noise(seed, drawn)
         forward = _forward_batched if layout.batched else _forward
-        out = forward(layout.input(x.to(dtype)), config, coefficients, beta, seed, layout.edges)
-        params = [t for t in (prelu_weight, swish_beta) if t is not None]
+        out = forward(layout.input(x.to(dtype)), config, coefficients, beta, noise, layout.edges)
+        params = [t for t in (prelu_weight, swish_beta, drawn) if t is not None]
         ctx.save_for_backward(x, weights, *params)
         ctx.config = config  # type: ignore[attr-defined]
         ctx.layout = layout  # type: ignore[attr-defined]
@@ -104,7 +107,7 @@ class _MixedActivation(torch.autograd.Function):
     @staticmethod
     def backward(
         ctx: FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None, None, None, None]:
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None, None, None, None, None]:
         config: _Config = ctx.config  # type: ignore[attr-defined]
         layout: _Layout = ctx.layout  # type: ignore[attr-defined]
         seed: int | None = ctx.seed  # type: ignore[attr-defined]
@@ -112,6 +115,7 @@ class _MixedActivation(torch.autograd.Function):
         x, weights, *params = ctx.saved_tensors  # type: ignore[attr-defined]
         prelu_weight = params.pop(0) if "prelu" in config.present else None
         swish_beta = params.pop(0) if "swish" in config.present else None
+        drawn = params.pop(0) if params else None
         # False for absent parameters: the public functions pass None for them.
         need_x, need_w, need_prelu, need_beta = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
         grads: list[Tensor | None] = [None, None, None, None]
@@ -125,7 +129,7 @@ class _MixedActivation(torch.autograd.Function):
                 config,
                 c,
                 beta,
-                seed,
+                _noise(seed, drawn),
                 (need_x, need_w, need_prelu, need_beta),
                 layout.batched,
             )
@@ -147,7 +151,14 @@ class _MixedActivation(torch.autograd.Function):
             anchors = [x, weights, *(t for t in (prelu_weight, swish_beta) if t is not None)]
             guarded = iter(_DoubleBackwardGuard.apply(len(present), *present, *anchors))
             grads = [None if g is None else next(guarded) for g in grads]
-        return grads[0], grads[1], grads[2], grads[3], None, None, None
+        return grads[0], grads[1], grads[2], grads[3], None, None, None, None
+
+
+def _noise(seed: int | None, drawn: Tensor | None) -> rrelu.RReLUNoise | None:
+    """The call's RReLU noise (None when no RReLU noise is drawn: eval mode, or no rrelu)."""
+    if seed is None and drawn is None:
+        return None
+    return rrelu.RReLUNoise(seed, drawn)
 
 
 def _mix_edges(
@@ -161,7 +172,7 @@ def _mix_edges(
     """The k edges' mixtures of ``x`` for validated arguments: ``weights`` (k, n), the
     parameters k values each (or None). Shared by both entry points; k = 1 returns x's shape."""
     edges = weights.shape[0]
-    seed = rrelu.draw_rrelu_seed(generator) if config.random_rrelu else None
+    noise = rrelu.draw_noise(x, edges, generator) if config.random_rrelu else None
     present = config.present
     return _MixedActivation.apply(
         x,
@@ -170,7 +181,8 @@ def _mix_edges(
         swish_beta.reshape(edges) if swish_beta is not None and "swish" in present else None,
         config,
         _Layout.of(x, edges),
-        seed,
+        None if noise is None else noise.seed,
+        None if noise is None else noise.drawn,
     )
 
 
@@ -202,11 +214,13 @@ def grouped_mixed_activation(
         swish_beta: ``(k,)``, edge ``e``'s ``b`` in ``x·sigmoid(b·x)``; required iff ``names``
             includes ``"swish"``, ignored otherwise; differentiable.
         training, settings: as for :func:`fused_mixed_activation`, shared by all edges.
-        generator: source of RReLU's training-mode randomness (default: torch's CPU default
-            generator). One seed ``s`` is drawn per call (:func:`draw_rrelu_seed`) and edge
-            ``e``'s levels are ``rrelu_levels(x, s + e)``: a single-edge call whose seed draw
-            gives ``s + e`` reproduces edge ``e`` exactly. Backward regenerates the same
-            levels from ``s``.
+        generator: source of RReLU's training-mode randomness (default: the default generator
+            of x's device). For a CPU ``x`` (or a CUDA ``x`` with a CPU generator) one seed
+            ``s`` is drawn per call (:func:`draw_rrelu_seed`) and edge ``e``'s levels are
+            ``rrelu_levels(x, s + e)``: a single-edge call whose seed draw gives ``s + e``
+            reproduces edge ``e`` exactly; backward regenerates the same levels from ``s``.
+            Otherwise the k edges' levels are drawn on the device in one
+            :func:`draw_rrelu_levels` call and saved (``int16``) for backward.
 
     Returns ``(N, k·C, ...)`` in x's dtype, where channels ``[e·C, (e+1)·C)`` are edge ``e``'s
     mixture, equal to ``fused_mixed_activation(x, weights[e], names,
@@ -216,8 +230,9 @@ def grouped_mixed_activation(
     the edges), to ``weights`` (k, n), and to the (k,) parameters, each in its own input's
     dtype and shape; double backward raises, as for :func:`fused_mixed_activation`.
 
-    Nothing is read back to the host (no device sync), except the seed draw from a CPU
-    generator in training mode with RReLU mixed in.
+    Nothing is read back to the host (no device sync): the one host read, training-mode
+    RReLU's seed on the host-seeded path, reads a CPU generator, and on a CUDA device the
+    levels are drawn there, so a CUDA graph can capture the call.
     """
     ordered, present = _validate_grouped(x, weights, names, prelu_weight, swish_beta)
     config = _Config(ordered, present, training, settings)
@@ -252,8 +267,10 @@ def fused_mixed_activation(
             mode, and uses their mean in eval mode (as ``nn.RReLU``).
         settings: the activations' scalar hyper-parameters (:class:`MixedActivationSettings`;
             default ``torch.nn``'s).
-        generator: source of RReLU's training-mode randomness (default: torch's CPU default
-            generator). One seed is drawn from it per call; see :func:`draw_rrelu_seed`.
+        generator: source of RReLU's training-mode randomness (default: the default generator
+            of x's device): a seed per call on the CPU (:func:`draw_rrelu_seed`), the levels
+            themselves on a CUDA device (:func:`draw_rrelu_levels`); see
+            :func:`grouped_mixed_activation`.
 
     Returns the mixed activation, same shape, dtype and memory format as ``x``. Gradients are
     exact for ``x``, ``weights``, ``prelu_weight`` and ``swish_beta``, with torch's

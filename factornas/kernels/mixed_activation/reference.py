@@ -36,9 +36,10 @@ def naive_mixed_activation(
     Same signature and semantics as :func:`fused_mixed_activation`, differentiable to any
     order by plain autograd. Training-mode RReLU is the one exception to "use F directly":
     ``F.rrelu`` accepts no generator and hides its noise, so this uses the same slopes as the
-    fused kernel (:func:`rrelu_slopes`, seeded identically from ``generator``) in torch's own
+    fused kernel (:meth:`RReLUNoise.slopes`, drawn identically from ``generator``) in torch's own
     formula ``x · (x > 0 ? 1 : slope)``; given equal generator states both implementations
-    therefore compute the same random function.
+    therefore compute the same random function. The slopes come from a seed or from levels
+    drawn on the device exactly as the fused kernel's do (:func:`rrelu.draw_noise`).
     """
     ordered, _ = _validate(x, weights, names, prelu_weight, swish_beta)
     total: Tensor | None = None
@@ -54,8 +55,8 @@ def naive_mixed_activation(
             y = F.prelu(x, prelu_weight.reshape(1))
         elif name == "rrelu":
             if training:
-                seed = rrelu.draw_rrelu_seed(generator)
-                slopes = rrelu.rrelu_slopes(x, settings.rrelu_lower, settings.rrelu_upper, seed)
+                noise = rrelu.draw_noise(x, 1, generator)
+                slopes = noise.slopes(x, settings.rrelu_lower, settings.rrelu_upper)
                 y = torch.where(x > 0, x, x * slopes)
             else:
                 y = F.rrelu(x, settings.rrelu_lower, settings.rrelu_upper, training=False)

@@ -1,19 +1,37 @@
 """RReLU's training-mode noise: where it comes from, and how backward gets the same again.
 
-RReLU is the one activation whose value is random. Instead of storing its noise for backward,
-a call draws one integer seed from the caller's generator (:func:`draw_rrelu_seed`, the only
-host read the kernel makes), and every level of noise is produced by a private generator
-seeded with it (:func:`_draw_levels`). Forward, backward, the naive reference
-(:func:`rrelu_slopes`) and the tests (:func:`rrelu_levels`) therefore agree bit for bit, and
-the noise costs no memory between forward and backward.
+RReLU is the one activation whose value is random. A call's noise comes from one of two
+sources, an :class:`RReLUNoise` either way, and forward, backward and the naive reference read
+it through the same two methods:
+
+* **a host seed** (CPU inputs): the call draws one integer from the caller's generator
+  (:func:`draw_rrelu_seed`, the only host read the kernel makes, of a CPU generator: no device
+  sync) and every level is produced by a private generator seeded with it
+  (:func:`_draw_levels`). Backward re-seeds and regenerates the same levels, so the noise costs
+  no memory between forward and backward, and a 64-bit draw yields four 16-bit levels, which
+  keeps the CPU's serial generator cheap.
+* **levels drawn on the device** (CUDA inputs): :func:`draw_rrelu_levels` samples the levels
+  from the device's own generator (torch's default CUDA generator unless the caller gives
+  another of that device) and the autograd function saves them, as ``int16``, for backward.
+  Nothing is read on the host, and a CUDA graph that captured the draw replays it with fresh
+  numbers every time (torch advances the captured generator's philox offset on each replay), so
+  a search with RReLU mixed in can be graphed. Storing instead of regenerating costs 2 bytes per
+  element and edge (docs/design-decisions.md gives the arithmetic).
+
+Both give every element a level ``k ~ U{-2**15, …, 2**15 - 1}`` (:data:`RRELU_BITS`), the
+k-th level going to the k-th element in memory order; the slope is ``mean + step·k``. Which
+source a call uses is :func:`_draws_on_device`'s decision.
 
 Every consumer goes through this module's own attributes (``rrelu.draw_rrelu_seed(...)``,
-:func:`_fill_levels`, :func:`_edge_levels`), so replacing :func:`draw_rrelu_seed` or
-:func:`_draw_levels` on this module (as tests do, to fix the seeds or the noise) takes effect
-in every pass.
+``rrelu._draws_on_device(...)``, :func:`_fill_levels`, :func:`_edge_levels`), so replacing
+:func:`draw_rrelu_seed`, :func:`draw_rrelu_levels`, :func:`_draws_on_device` or
+:func:`_draw_levels` on this module (as tests do, to fix the seeds or the noise, or to run the
+device path on a CPU) takes effect in every pass.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -31,8 +49,9 @@ def draw_rrelu_seed(generator: torch.Generator | None = None) -> int:
     lets backward regenerate the noise exactly: the caller's generator moves on, so every call
     still gets fresh slopes, while the private generator that :func:`rrelu_slopes` seeds with
     this integer can be rebuilt at will. Without a ``generator`` the seed comes from the CPU
-    default generator (seeded by :func:`torch.manual_seed`), even for CUDA inputs, because
-    reading a CUDA value back would synchronise the device on every call.
+    default generator (seeded by :func:`torch.manual_seed`). The kernel draws a seed only for
+    the inputs whose levels are not drawn on their device (:func:`_draws_on_device`): a CUDA
+    seed read back would synchronise the device on every call.
     """
     device = generator.device if generator is not None else torch.device("cpu")
     drawn = torch.randint(_SEED_BOUND, (1,), generator=generator, device=device)
@@ -75,21 +94,29 @@ def rrelu_levels(like: Tensor, seed: int) -> Tensor:
     more. The k-th level goes to the k-th element *in memory order* (channels-last or
     contiguous), so the levels come out in ``like``'s layout without a transposing copy.
     """
-    count = like.numel()
-    levels = _draw_levels(count, seed, like.device)
+    return _in_layout(_draw_levels(like.numel(), seed, like.device), like)
+
+
+def _in_layout(levels: Tensor, like: Tensor) -> Tensor:
+    """Integer ``levels`` in memory order as floating point (float32 for half-precision
+    ``like``, else its dtype) in ``like``'s shape and layout."""
     order = _memory_order(like)
     physical = [like.shape[d] for d in order]
     inverse = [order.index(d) for d in range(like.dim())]
-    as_float = torch.empty(count, dtype=_compute_dtype(like.dtype), device=like.device)
+    as_float = torch.empty(like.numel(), dtype=_compute_dtype(like.dtype), device=like.device)
     return as_float.copy_(levels).view(physical).permute(inverse)
+
+
+def _to_slopes(levels: Tensor, lower: float, upper: float, dtype: torch.dtype) -> Tensor:
+    step = (upper - lower) * 2.0**-RRELU_BITS
+    return levels.mul_(step).add_(0.5 * (lower + upper)).to(dtype)
 
 
 def rrelu_slopes(like: Tensor, lower: float, upper: float, seed: int) -> Tensor:
     """RReLU's random slopes ``(lower + upper) / 2 + (upper - lower)·k / 2**16`` for ``k`` from
     :func:`rrelu_levels`: uniform on ``[lower, upper)`` in steps of ``(upper - lower) / 2**16``.
     """
-    step = (upper - lower) * 2.0**-RRELU_BITS
-    return rrelu_levels(like, seed).mul_(step).add_(0.5 * (lower + upper)).to(like.dtype)
+    return _to_slopes(rrelu_levels(like, seed), lower, upper, like.dtype)
 
 
 def _fill_levels(buffer: Tensor, seed: int) -> Tensor:
@@ -105,3 +132,78 @@ def _edge_levels(x: Tensor, seed: int, edges: int) -> Tensor:
     for edge in range(edges):
         _fill_levels(levels[edge], seed + edge)
     return levels
+
+
+def draw_rrelu_levels(
+    like: Tensor, edges: int = 1, generator: torch.Generator | None = None
+) -> Tensor:
+    """``edges`` rows of RReLU levels for ``like``'s elements, drawn on ``like``'s device.
+
+    The result is ``(edges, like.numel())`` ``int16``: row ``e`` holds edge ``e``'s levels
+    ``k ~ U{-2**15, …, 2**15 - 1}`` (:data:`RRELU_BITS`, the host-seeded path's grid), its
+    ``i``-th entry for ``like``'s ``i``-th element in memory order. They come from
+    ``generator`` (default: the default generator of ``like``'s device), which moves on. The
+    function is device-agnostic, so the CPU runs it with a CPU generator in tests; the kernel
+    uses it where :func:`_draws_on_device` says so. Under CUDA-graph capture the draw is
+    recorded and every replay draws anew, from the default CUDA generator or from one
+    registered with the graph.
+    """
+    levels = torch.empty((edges, like.numel()), dtype=torch.int16, device=like.device)
+    return levels.random_(-(2**15), 2**15, generator=generator)
+
+
+def _draws_on_device(x: Tensor, generator: torch.Generator | None) -> bool:
+    """Whether a call on ``x`` draws its levels on x's device (saved for backward) rather than
+    a host seed: for every input off the CPU, unless the caller's generator lives elsewhere (a
+    CPU generator for a CUDA input keeps the seeded noise it asks for). The CPU keeps its
+    seeded levels, four per 64-bit draw of its serial generator and nothing stored."""
+    if x.device.type == "cpu":
+        return False
+    return generator is None or generator.device == x.device
+
+
+@dataclass(frozen=True)
+class RReLUNoise:
+    """The RReLU levels of one call's k edges: a host seed (edge ``e``'s levels are those of
+    ``seed + e``) or the ``(k, m)`` ``int16`` levels drawn on the device, edge-major, each row
+    in the input's memory order (:func:`draw_rrelu_levels`); exactly one of the two is set."""
+
+    seed: int | None = None
+    drawn: Tensor | None = None
+
+    def fill(self, buffer: Tensor, edge: int) -> Tensor:
+        """``buffer`` (contiguous, the compute dtype, the input's size) filled, in memory
+        order, with edge ``edge``'s levels."""
+        if self.drawn is not None:
+            return buffer.view(-1).copy_(self.drawn[edge])
+        assert self.seed is not None
+        return _fill_levels(buffer, self.seed + edge)
+
+    def edge_levels(self, x: Tensor, edges: int) -> Tensor:
+        """The k edges' levels as ``(k, pre, post)`` in the compute dtype, for ``x`` viewed
+        as ``(pre, 1, post)`` in memory order."""
+        if self.drawn is not None:
+            return self.drawn.view(edges, x.shape[0], x.shape[2]).to(x.dtype)
+        assert self.seed is not None
+        return _edge_levels(x, self.seed, edges)
+
+    def levels(self, like: Tensor, edge: int = 0) -> Tensor:
+        """Edge ``edge``'s levels as floating point in ``like``'s shape and layout, as
+        :func:`rrelu_levels` gives them for a seed (the naive reference's view)."""
+        if self.drawn is None:
+            assert self.seed is not None
+            return rrelu_levels(like, self.seed + edge)
+        return _in_layout(self.drawn[edge], like)
+
+    def slopes(self, like: Tensor, lower: float, upper: float, edge: int = 0) -> Tensor:
+        """Edge ``edge``'s slopes ``(lower + upper) / 2 + (upper - lower)·k / 2**16``, as
+        :func:`rrelu_slopes` computes them from a seed."""
+        return _to_slopes(self.levels(like, edge), lower, upper, like.dtype)
+
+
+def draw_noise(x: Tensor, edges: int, generator: torch.Generator | None) -> RReLUNoise:
+    """The noise of one training-mode call on ``x`` with ``edges`` edges: levels drawn on x's
+    device where :func:`_draws_on_device` says so, a host seed otherwise."""
+    if _draws_on_device(x, generator):
+        return RReLUNoise(drawn=draw_rrelu_levels(x, edges, generator))
+    return RReLUNoise(seed=draw_rrelu_seed(generator))
