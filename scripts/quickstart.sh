@@ -17,6 +17,8 @@
 #                          https://download.pytorch.org/whl/cpu (default: pip's own index,
 #                          whose Linux torch is the CUDA build, several GB)
 #   FACTORNAS_DATA         where a downloaded Fashion-MNIST goes (default ./data)
+#   FACTORNAS_THREADS      the search's --threads (default 1: the fastest measured for a
+#                          network this small, docs/search.md)
 #
 # Sourced (`source scripts/quickstart.sh`), it defines its functions and runs nothing.
 set -euo pipefail
@@ -226,7 +228,7 @@ main() {
     echo
     factornas search --preset adarts --dataset fashion-mnist --data "$data_dir" \
         --subset 2000 --epochs 4 --channels 8 --layers 5 --batch-size 32 --eval-batches 8 \
-        --out "$run_dir"
+        --threads "${FACTORNAS_THREADS:-1}" --out "$run_dir"
     explain_skips "$run_dir"
 }
 
