@@ -17,8 +17,10 @@
 #                          https://download.pytorch.org/whl/cpu (default: pip's own index,
 #                          whose Linux torch is the CUDA build, several GB)
 #   FACTORNAS_DATA         where a downloaded Fashion-MNIST goes (default ./data)
-#   FACTORNAS_THREADS      the search's --threads (default 1: the fastest measured for a
-#                          network this small, docs/search.md)
+#   FACTORNAS_THREADS      the search's --threads (default: one per core)
+#   OMP_WAIT_POLICY        OpenMP's wait policy (default here ACTIVE: one run on idle cores is
+#                          fastest spinning, 112 s an epoch against 183 s passive and 133 s on
+#                          one thread on 2 cores, docs/search.md; PASSIVE on a shared machine)
 #
 # Sourced (`source scripts/quickstart.sh`), it defines its functions and runs nothing.
 set -euo pipefail
@@ -179,9 +181,9 @@ print_plan() { # print_plan SETUP_NEEDED DATA_SOURCE FINISHED
     *) plan_line "2. data" "Fashion-MNIST: download into $data_dir (26 MB, once)" "≈ 1 min" ;;
     esac
     if [ -f "$run_dir/checkpoint.pt" ]; then
-        plan_line "3. search" "resumes the search in $run_dir where it stopped" "≤ 6 min, 2 cores"
+        plan_line "3. search" "resumes the search in $run_dir where it stopped" "≤ 7 min, 2 cores"
     else
-        plan_line "3. search" "4 epochs of 31 steps (2,000 images, C=8, 5 cells)" "≈ 6 min, 2 cores"
+        plan_line "3. search" "4 epochs of 31 steps (2,000 images, C=8, 5 cells)" "≈ 7 min, 2 cores"
     fi
     plan_line "4. result" "the genotype, printed, and $run_dir/genotype.json" ""
     if [ "$setup" = yes ] || [ "$data_from" != debian ]; then
@@ -226,9 +228,12 @@ main() {
 
     fetch_data "$data_from"
     echo
-    factornas search --preset adarts --dataset fashion-mnist --data "$data_dir" \
+    local threads=()
+    [ -z "${FACTORNAS_THREADS:-}" ] || threads=(--threads "$FACTORNAS_THREADS")
+    OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-ACTIVE}" \
+        factornas search --preset adarts --dataset fashion-mnist --data "$data_dir" \
         --subset 2000 --epochs 4 --channels 8 --layers 5 --batch-size 32 --eval-batches 8 \
-        --threads "${FACTORNAS_THREADS:-1}" --out "$run_dir"
+        ${threads[@]+"${threads[@]}"} --out "$run_dir"
     explain_skips "$run_dir"
 }
 
