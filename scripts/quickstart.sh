@@ -17,7 +17,7 @@
 #                          https://download.pytorch.org/whl/cpu (default: pip's own index,
 #                          whose Linux torch is the CUDA build, several GB)
 #   FACTORNAS_DATA         where a downloaded Fashion-MNIST goes (default ./data)
-#   FACTORNAS_THREADS      the search's --threads (default: one per core)
+#   OMP_NUM_THREADS        the search's threads (default: one per core)
 #   OMP_WAIT_POLICY        OpenMP's wait policy (default here ACTIVE: one run on idle cores is
 #                          fastest spinning, 112 s an epoch against 183 s passive and 133 s on
 #                          one thread on 2 cores, docs/search.md; PASSIVE on a shared machine)
@@ -228,12 +228,10 @@ main() {
 
     fetch_data "$data_from"
     echo
-    local threads=()
-    [ -z "${FACTORNAS_THREADS:-}" ] || threads=(--threads "$FACTORNAS_THREADS")
     OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-ACTIVE}" \
         factornas search --preset adarts --dataset fashion-mnist --data "$data_dir" \
         --subset 2000 --epochs 4 --channels 8 --layers 5 --batch-size 32 --eval-batches 8 \
-        ${threads[@]+"${threads[@]}"} --out "$run_dir"
+        --out "$run_dir"
     explain_skips "$run_dir"
 }
 
