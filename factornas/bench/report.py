@@ -289,7 +289,7 @@ def _machine_lines(results: CompareResults) -> str:
             f"- torch {machine.torch}, Python {machine.python}, {machine.platform}",
             f"- torch threads per run: {machine.threads_per_run}; runs one at a time, each in "
             "its own process",
-            f"- device of every search and retraining: {results.settings.device or 'cpu'}"
+            f"- device of every search and retraining: {results.settings.device}"
             + (", steps replayed from CUDA graphs" if results.settings.cuda_graphs else ""),
             f"- load average (1, 5, 15 min) at start / end: {load}",
             f"- threading and allocator environment: {env}",

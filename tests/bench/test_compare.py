@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 import pytest
+import torch
 
 from factornas.bench.arms import build_arms
 from factornas.bench.budgets import RetrainSizes, SearchSizes, Sizes
@@ -18,6 +19,7 @@ from factornas.bench.compare.results import load_results
 from factornas.bench.compare.run import run_pair
 from factornas.bench.compare.settings import CompareSettings
 from factornas.bench.stability import compare_genotypes, stability
+from factornas.cli import bench_compare as compare_cli
 from factornas.cli import main
 from factornas.cli.bench_compare import register_compare, settings_from_args
 from factornas.data import make_fake_cifar10, make_fake_fashion_mnist
@@ -211,6 +213,9 @@ def test_the_runs_take_the_device_and_graphs_asked_for(
 ) -> None:
     """``--device cuda --cuda-graphs`` reach every job (the GPU suite's comparison), and the
     canonical command line keeps them; without them a job runs on the CPU, eagerly."""
+    # No GPU here: the flags' way to the jobs is what is tested (an unusable device is refused
+    # by pick_device, tested with the other device checks).
+    monkeypatch.setattr(compare_cli, "pick_device", torch.device)
     parser = argparse.ArgumentParser()
     register_compare(parser.add_subparsers())
     argv = ["compare", "--space", "adarts", "--quick", "--out", "x"]

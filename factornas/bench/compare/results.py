@@ -207,17 +207,22 @@ class SettingsRecord(_Record):
     dataset: str
     data: str | None
     threads: int
-    device: str | None = Field(None, description="where the runs trained; None: the CPU")
-    cuda_graphs: bool | None = Field(None, description="True: the runs replayed CUDA graphs")
+    device: str = Field(
+        "cpu", description="where the runs trained; written only when not cpu (--device)"
+    )
+    cuda_graphs: bool = Field(
+        False, description="True: the runs replayed CUDA graphs; written only when True"
+    )
     overrides: dict[str, int | None] = Field(description="size flag (no --): value, None: all")
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """A CPU comparison's record is the one written before ``--device``: without them."""
         data: dict[str, Any] = handler(self)
-        for key in ("device", "cuda_graphs"):
-            if data.get(key, 0) is None:
-                del data[key]
+        if data.get("device") == "cpu":
+            del data["device"]
+        if data.get("cuda_graphs") is False:
+            del data["cuda_graphs"]
         return data
 
 

@@ -234,8 +234,8 @@ def _settings_record(settings: CompareSettings) -> SettingsRecord:
             **settings.model_dump(mode="json"),
             "budget": settings.base_budget,
             "overrides": settings.overrides,
-            "device": None if settings.device == "cpu" else settings.device,
-            "cuda_graphs": settings.cuda_graphs or None,
+            "device": settings.device,
+            "cuda_graphs": settings.cuda_graphs,
         }
     )
 
