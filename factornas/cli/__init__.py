@@ -80,11 +80,15 @@ MEMORY_LINE = (
 
 
 def _out_of_memory(error: Exception) -> bool:
-    """torch's allocators report exhaustion as RuntimeError (CPU) or OutOfMemoryError."""
+    """Python's MemoryError, or torch's allocators' RuntimeError (CPU) or OutOfMemoryError."""
     text = str(error)
-    return type(error).__name__ == "OutOfMemoryError" or (
-        isinstance(error, RuntimeError)
-        and ("not enough memory" in text or "can't allocate memory" in text)
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or (
+            isinstance(error, RuntimeError)
+            and ("not enough memory" in text or "can't allocate memory" in text)
+        )
     )
 
 
@@ -115,9 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except MemoryError:
-        print(f"error: {MEMORY_LINE}", file=sys.stderr)
-        return 2
     except Exception as error:  # past every reader's guard: ours to fix, said in one line
         if _out_of_memory(error):
             print(f"error: {MEMORY_LINE}", file=sys.stderr)

@@ -13,7 +13,7 @@ from factornas import search_preset
 from factornas.runtime import memory
 from factornas.runtime.memory import CHECKED_ABOVE, DoesNotFitError, check_fits
 from factornas.search.loop import build_network
-from tests.reliability.conftest import one_line_error, snapshot
+from tests.reliability.conftest import TINY_SEARCH, one_line_error, snapshot
 
 #: C=64, 12 cells: past CHECKED_ABOVE, so the check builds the supernet on the meta device.
 WIDE = ["--channels", "64", "--layers", "12"]
@@ -96,3 +96,27 @@ def test_train_refuses_too(
     line = one_line_error(capsys, argv)
     assert line.startswith("error: the evaluation network with C=64 and 12 cells has ")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "exhausted",
+    [MemoryError(), RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate")],
+    ids=["MemoryError", "torch-cpu-allocator"],
+)
+def test_running_out_of_memory_anyway_is_one_line(
+    exhausted: Exception,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Past the preflight (activations, another process's memory), exhaustion is still one
+    line and exit 2, not a traceback or the internal-error line."""
+    from factornas.search import loop
+
+    def exhaust(*args: object, **kwargs: object) -> None:
+        raise exhausted
+
+    monkeypatch.setattr(loop, "build_search_data", exhaust)
+    line = one_line_error(capsys, [*TINY_SEARCH, "--out", str(tmp_path / "run")])
+    assert line.startswith("error: out of memory: lower --batch-size, --channels or --layers")
+    assert not (tmp_path / "run").exists()
