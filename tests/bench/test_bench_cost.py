@@ -22,11 +22,13 @@ TINY = ["--channels", "4", "--layers", "3", "--batch-size", "8", "--steps", "2"]
 
 @pytest.mark.slow
 def test_tiny_run_reports_sane_numbers_and_ratios(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["bench", "cost", "--presets", "darts,adarts,flat40", *TINY, "--warmup", "0"]
+    # Two presets: a third only profiles another 50k-op step (the flat twin's sizes are the
+    # supernet tests' business).
+    argv = ["bench", "cost", "--presets", "darts,adarts", *TINY, "--warmup", "0"]
     assert main([*argv, "--threads", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     rows = {row["preset"]: row for row in report["presets"]}
-    assert [row["preset"] for row in report["presets"]] == ["darts", "adarts", "flat40"]
+    assert [row["preset"] for row in report["presets"]] == ["darts", "adarts"]
     assert rows["darts"]["step_ratio"] == 1.0 and rows["darts"]["peak_ratio"] == 1.0
     for row in rows.values():
         assert len(row["step_s_all"]) == 2
@@ -34,8 +36,7 @@ def test_tiny_run_reports_sane_numbers_and_ratios(capsys: pytest.CaptureFixture[
         assert row["cpu_s"] > 0 and row["peak_mb"] >= 0
         assert row["step_ratio"] == pytest.approx(row["step_s"] / rows["darts"]["step_s"])
     assert rows["darts"]["arch_parameters"] == 224 and rows["adarts"]["arch_parameters"] == 476
-    assert rows["flat40"]["weights"] > rows["adarts"]["weights"] > rows["darts"]["weights"]
-    assert rows["flat40"]["arch_parameters"] > rows["adarts"]["arch_parameters"]
+    assert rows["adarts"]["weights"] > rows["darts"]["weights"]
     assert report["machine"]["threads_per_run"] == 1
     assert report["settings"]["batch_size"] == 8
     # One profiled step's launches: every op calls a few more, every mixed edge convolves.

@@ -126,7 +126,8 @@ def test_grouped_equals_per_edge(
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("per_channel", [True, False], ids=["channel-vectors", "edge-weights"])
-@pytest.mark.parametrize("preset", ["darts", "adarts", "pc_darts", "adarts_conv"])
+# darts is adarts without the activation group: its sums are a subset of adarts's.
+@pytest.mark.parametrize("preset", ["adarts", "pc_darts", "adarts_conv"])
 def test_both_forms_of_the_weighted_sums_are_exact(
     preset: str,
     per_channel: bool,
