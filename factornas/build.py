@@ -15,7 +15,7 @@ from factornas.errors import FactorNASError, first_problem
 from factornas.evaluate.config import NetworkConfig, NetworkKind
 from factornas.evaluate.network import EvalNetwork, build_network
 from factornas.presets.retrain import network_preset
-from factornas.presets.source import load_genotype, run_input_channels
+from factornas.presets.source import load_genotype, run_images
 from factornas.space.genotype import Genotype
 
 
@@ -73,7 +73,8 @@ def build_model(
         source = load_genotype(genotype)
         genotype, inner_group = source.genotype, inner_group or source.inner_group
         if in_channels is None and source.run_dir is not None:
-            in_channels = run_input_channels(source.run_dir)
+            images = run_images(source.run_dir)
+            in_channels = images.channels if images is not None else None
     config = network_config(
         network,
         inner_group,

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import factornas
+from factornas.cli import main
 from factornas.presets.published import published_genotype
 from factornas.presets.search import search_preset
 
@@ -69,3 +70,36 @@ def test_a_run_on_an_unregistered_dataset_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in message and message.startswith(f"{run / 'config.json'}: data.dataset:")
     assert message.endswith("give in_channels to build the network anyway")
     assert stem_channels(factornas.build_model(str(run), in_channels=3, **SMALL)) == 3
+
+
+def _exported_input(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *flags: str
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``factornas export RUN --torchscript``: the input shape it reports having checked, and
+    the shape of the logits the written file gives for one image of that shape."""
+    path = tmp_path / "model.pt"
+    argv = ["export", str(run), "--torchscript", str(path), "--channels", "4", "--layers", "3"]
+    assert main([*argv, *flags]) == 0
+    out = capsys.readouterr().out
+    shape = out.split("input N×", 1)[1].split()[0].rstrip(",")
+    channels, side, _ = (int(n) for n in shape.replace("×", " ").split())
+    traced = torch.jit.load(str(path))
+    logits = traced(torch.zeros(1, channels, side, side))
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return (channels, side, side), tuple(logits.shape)
+
+
+def test_export_of_a_fashion_mnist_run_takes_its_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exported network reads what the search read (1×28×28, 10 classes), not CIFAR's
+    3×32×32; flags still win, and built as an ImageNet network the ImageNet defaults hold
+    (a CIFAR-like search's cell transferred, as the papers do)."""
+    run = search_run(tmp_path, dataset="fashion-mnist")
+    assert _exported_input(run, tmp_path, capsys) == ((1, 28, 28), (1, 10))
+    given = _exported_input(run, tmp_path, capsys, "--in-channels", "3", "--image-size", "32")
+    assert given == ((3, 32, 32), (1, 10))
+    genotype_only = tmp_path / "alone" / "genotype.json"
+    genotype_only.parent.mkdir()
+    published_genotype("darts_v2").save(genotype_only)
+    assert _exported_input(genotype_only, tmp_path, capsys)[0] == (3, 32, 32)

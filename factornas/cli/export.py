@@ -27,7 +27,14 @@ from factornas.export import (
 )
 from factornas.plugins import is_file_spec, load_plugins
 from factornas.presets.published import PUBLISHED
-from factornas.presets.source import GENOTYPE_FILE, SEARCH_CONFIG_FILE, load_genotype
+from factornas.presets.source import (
+    GENOTYPE_FILE,
+    SEARCH_CONFIG_FILE,
+    GenotypeSource,
+    RunImages,
+    load_genotype,
+    run_images,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,12 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--network", choices=["cifar", "imagenet"], default="cifar")
     parser.add_argument("--channels", type=int, help="initial channels (36 cifar, 48 imagenet)")
     parser.add_argument("--layers", type=int, help="cells (20 cifar, 14 imagenet)")
-    parser.add_argument("--classes", type=int, help="output classes (10 cifar, 1000 imagenet)")
-    parser.add_argument("--in-channels", type=int, help="image channels (3)")
+    parser.add_argument(
+        "--classes",
+        type=int,
+        help="output classes (10 cifar, 1000 imagenet; from a search run, its data's)",
+    )
+    parser.add_argument(
+        "--in-channels", type=int, help="image channels (3; from a search run, its data's)"
+    )
     parser.add_argument(
         "--image-size",
         type=int,
-        help="input side (32 cifar, 224 imagenet; with --checkpoint the training data's), at "
+        help="input side (32 cifar, 224 imagenet; from a search run or with --checkpoint, "
+        "the data's it ran on), at "
         f"most {MAX_IMAGE_SIZE}; a side the network's reductions cannot take is refused, "
         "naming the nearest ones it takes",
     )
@@ -123,6 +137,18 @@ def _chosen(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+def _searched_images(source: GenotypeSource, network: str) -> RunImages | None:
+    """The images of the search a genotype came from, when they are what the network to build
+    reads: a search run's genotype built as the kind of network its supernet stood for (a
+    Fashion-MNIST search's network takes 1×28×28 images and gives 10 classes). Built as the
+    other kind (a CIFAR search's cell transferred to ImageNet, as the papers do), the kind's
+    own defaults hold."""
+    if source.run_dir is None:
+        return None
+    images = run_images(source.run_dir)
+    return images if images is not None and images.network == network else None
+
+
 def run(args: argparse.Namespace) -> int:
     outputs = _outputs(args)
     inputs = _inputs(args)
@@ -149,17 +175,21 @@ def run(args: argparse.Namespace) -> int:
         if not args.genotype:
             raise FactorNASError("give a genotype to export, or --checkpoint RETRAIN_DIR")
         source = load_genotype(args.genotype)
+        searched = _searched_images(source, args.network)
         config = network_config(
             args.network,
             source.inner_group,
             channels=args.channels,
             layers=args.layers,
-            num_classes=args.classes,
-            in_channels=args.in_channels,
+            num_classes=_chosen(args.classes, searched.classes) if searched else args.classes,
+            in_channels=(
+                _chosen(args.in_channels, searched.channels) if searched else args.in_channels
+            ),
             auxiliary=False,
         )
         genotype = source.genotype
-        image_size = _chosen(args.image_size, DEFAULT_IMAGE_SIZE[config.kind])
+        side = searched.side if searched else DEFAULT_IMAGE_SIZE[config.kind]
+        image_size = _chosen(args.image_size, side)
         check_image_size(genotype, config, image_size, _image_size_label(args))
         torch.manual_seed(args.seed)
         model = inference_model(genotype, config)

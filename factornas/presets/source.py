@@ -58,13 +58,24 @@ def _run_inner_group(run_dir: Path) -> str | None:
     return inner if isinstance(inner, str) else None
 
 
-def run_input_channels(run_dir: Path) -> int | None:
-    """The channels of the images the search in ``run_dir`` read (1 for Fashion-MNIST), or
-    None when it records no data config.
+@dataclass(frozen=True)
+class RunImages:
+    """What the images a search read were: the shape and classes a network built from its
+    genotype takes by default (a Fashion-MNIST search's network reads 1×28×28 images)."""
+
+    channels: int
+    side: int
+    classes: int
+    #: The network kind the search's supernet stood for (its stem): ``cifar`` or ``imagenet``.
+    network: str
+
+
+def run_images(run_dir: Path) -> RunImages | None:
+    """The images the search in ``run_dir`` read, or None when it records no data config.
 
     Raises:
         GenotypeError: the recorded data config does not validate here, e.g. a plug-in's
-            dataset whose plug-in is not imported (one line, saying to pass the channels).
+            dataset whose plug-in is not imported (one line, saying to pass the shape).
     """
     data = _run_config(run_dir).get("data")
     if not isinstance(data, dict):
@@ -77,8 +88,10 @@ def run_input_channels(run_dir: Path) -> int | None:
             f"{run_dir / SEARCH_CONFIG_FILE}: data.{where}: {message}; give in_channels to "
             "build the network anyway"
         ) from None
-    channels, _ = dataset_spec(config.dataset).input_shape(config)
-    return channels
+    spec = dataset_spec(config.dataset)
+    channels, side = spec.input_shape(config)
+    stem = _run_config(run_dir).get("stem", "cifar")
+    return RunImages(channels, side, spec.classes, stem if isinstance(stem, str) else "cifar")
 
 
 def load_genotype(spec: str) -> GenotypeSource:
