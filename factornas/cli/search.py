@@ -201,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise FactorNASError("--out is required: the run directory to write (or resume)")
     run_settings.apply_threads(args)
-    with loggers.run_hooks(args, args.out, config.space) as hooks:
+    params = config.model_dump(mode="json")  # what config.json gets
+    with loggers.run_hooks(args, args.out, params, config.space) as hooks:
         result = run_search(
             config,
             args.out,

@@ -154,7 +154,12 @@ def run(args: argparse.Namespace) -> int:
         raise FactorNASError("--out is required: the run directory to write (or resume)")
     console = Console()
     run_settings.apply_threads(args)
-    with loggers.run_hooks(args, args.out) as hooks:
+    # What config.json gets: the retraining config and the genotype retrained.
+    params = {
+        "config": config.model_dump(mode="json"),
+        "genotype": source.genotype.model_dump(mode="json"),
+    }
+    with loggers.run_hooks(args, args.out, params) as hooks:
         # The classifier and stem follow the dataset actually loaded.
         result = run_retrain(
             source.genotype,

@@ -5,55 +5,43 @@ computed, so it adds no device synchronization to the step loop (the per-step va
 the device until the loop reads them, every progress window). Per epoch it writes every number
 of the record as a scalar (``train_loss`` → ``train/loss``), the mean softmax of each searched
 group's candidates per cell type (``arch/normal/activation/selu``) with the full per-edge
-weights as a histogram, and the derived cells as images when matplotlib is installed. Per
-progress window (:mod:`factornas.runtime.step_windows`) it writes the window's mean training
-loss, accuracy and learning rate against the global step (``train_steps/loss``, …) into
-``tensorboard/steps``: a run of its own, so that each axis (epochs, steps) is purged on resume
-by its own position.
+weights as a histogram, and the derived cells as images when matplotlib is installed
+(:mod:`factornas.cli.loggers.record_view` names and computes all of these). Per progress window
+(:mod:`factornas.runtime.step_windows`) it writes the window's mean training loss, accuracy and
+learning rate against the global step (``train_steps/loss``, …) into ``tensorboard/steps``: a
+run of its own, so that each axis (epochs, steps) is purged on resume by its own position.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from factornas.cli.loggers import record_view
+from factornas.cli.loggers.claim import claim
+from factornas.cli.loggers.record_view import STEP_TAGS, scalar_tag
 from factornas.errors import FactorNASError
-from factornas.runtime.owned import NotOursError, owner
 from factornas.space.config import SearchSpace
-from factornas.space.genotype import Genotype
+
+__all__ = [
+    "LOG_DIR",
+    "STEPS_DIR",
+    "STEP_TAGS",
+    "TensorBoardLogger",
+    "TensorBoardUnavailable",
+    "scalar_tag",
+]
 
 #: Sub-directory of the run directory that holds the event files.
 LOG_DIR = "tensorboard"
 #: Sub-directory of :data:`LOG_DIR` that holds the per-window scalars, indexed by global step.
 STEPS_DIR = "steps"
-#: The numbers of a window's record that become scalars, and their tags.
-STEP_TAGS = {"loss": "train_steps/loss", "acc": "train_steps/acc", "lr": "train_steps/lr"}
 INSTALL_HINT = "pip install 'factornas[tensorboard]'"
 
 
 class TensorBoardUnavailable(FactorNASError):
     """The tensorboard package is not installed."""
-
-
-def scalar_tag(key: str) -> str:
-    """``train_loss`` → ``train/loss``: one TensorBoard section per split."""
-    split, sep, name = key.partition("_")
-    return f"{split}/{name}" if sep and split in ("train", "val", "test") else f"run/{key}"
-
-
-def cell_image(genotype: Genotype, cell_type: str) -> np.ndarray:
-    """One cell diagram rendered to an RGB array (H, W, 3), without pyplot."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from factornas.figures.cells import cell_figure
-
-    canvas = FigureCanvasAgg(cell_figure(genotype, cell_type))
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 class TensorBoardLogger:
@@ -74,53 +62,27 @@ class TensorBoardLogger:
                 f"--log tensorboard needs the tensorboard package: {INSTALL_HINT}"
             ) from None
         self._writer_class = SummaryWriter
-        self.log_dir = Path(run_dir) / LOG_DIR
-        self.space = space
+        self.run_dir = Path(run_dir)
+        self.log_dir = self.run_dir / LOG_DIR
+        self.view = record_view.RecordView(space)
         self._writer: Any = None
         self._steps_writer: Any = None
-        self._draw = self._matplotlib_present()
-
-    def _claim_log_dir(self) -> None:
-        """Record the log folder as the run's (its ``--overwrite`` deletes it whole, so a
-        folder of that name the run did not make is refused rather than written into)."""
-        run = owner(self.log_dir.parent)
-        if run is None:
-            return
-        name = f"{LOG_DIR}/"
-        if self.log_dir.exists() and name not in run.recorded():
-            raise NotOursError(
-                f"{self.log_dir} exists but is not this run's: move it away, or choose "
-                "another --out"
-            )
-        run.record([name])
-
-    @staticmethod
-    def _matplotlib_present() -> bool:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print(
-                "note: matplotlib is not installed: no cell diagrams in TensorBoard "
-                "(pip install 'factornas[plot]')",
-                file=sys.stderr,
-            )
-            return False
-        return True
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         epoch = int(record["epoch"])
         if self._writer is None:
-            self._claim_log_dir()
+            claim(self.run_dir, f"{LOG_DIR}/")
             self._writer = self._writer_class(str(self.log_dir), purge_step=epoch)
-        for key, value in record.items():
-            if key != "epoch" and isinstance(value, int | float) and not isinstance(value, bool):
-                self._writer.add_scalar(scalar_tag(key), value, epoch)
-        if isinstance(record.get("arch"), Mapping):
-            self._arch(record["arch"], epoch)
-        if self._draw and isinstance(record.get("genotype"), Mapping):
-            genotype = Genotype.model_validate(record["genotype"])
-            for cell_type in ("normal", "reduce"):
-                image = cell_image(genotype, cell_type)
+        for tag, value in record_view.epoch_scalars(record).items():
+            self._writer.add_scalar(tag, value, epoch)
+        for group in self.view.groups(record):
+            self._writer.add_histogram(group.tag, group.weights, epoch)
+            for tag, mean in group.means().items():
+                self._writer.add_scalar(tag, mean, epoch)
+        genotype = record_view.record_genotype(record)
+        if genotype is not None and record_view.can_draw():
+            for cell_type in record_view.CELL_TYPES:
+                image = record_view.cell_image(genotype, cell_type)
                 self._writer.add_image(f"cells/{cell_type}", image, epoch, dataformats="HWC")
         self._writer.flush()
 
@@ -128,29 +90,15 @@ class TensorBoardLogger:
         """One progress window's mean loss, accuracy and learning rate at its global step."""
         step = int(record["step"])
         if self._steps_writer is None:
-            self._claim_log_dir()
+            claim(self.run_dir, f"{LOG_DIR}/")
             self._steps_writer = self._writer_class(str(self.log_dir / STEPS_DIR), purge_step=step)
-        for key, tag in STEP_TAGS.items():
-            self._steps_writer.add_scalar(tag, record[key], step)
+        for tag, value in record_view.window_scalars(record).items():
+            self._steps_writer.add_scalar(tag, value, step)
         self._steps_writer.flush()
 
-    def _arch(self, arch: Mapping[str, Mapping[str, list[list[float]]]], epoch: int) -> None:
-        """Mean softmax per candidate over the edges, and every weight as a histogram."""
-        for cell_type, groups in arch.items():
-            names = self._candidate_names(cell_type)
-            for group, rows in groups.items():
-                weights = np.asarray(rows, dtype=np.float64)
-                self._writer.add_histogram(f"arch/{cell_type}/{group}", weights, epoch)
-                labels = names.get(group) or tuple(str(i) for i in range(weights.shape[1]))
-                for label, mean in zip(labels, weights.mean(axis=0), strict=True):
-                    self._writer.add_scalar(f"arch/{cell_type}/{group}/{label}", mean, epoch)
-
-    def _candidate_names(self, cell_type: str) -> dict[str, tuple[str, ...]]:
-        if self.space is None or cell_type not in self.space.cell_types:
-            return {}
-        return {g.name: g.names for g in self.space.cell(cell_type).groups()}
-
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Flush and close the writers (``failed`` is for the trackers that keep a run status;
+        an event file has none)."""
         for writer in (self._writer, self._steps_writer):
             if writer is not None:
                 writer.close()
