@@ -5,7 +5,10 @@
 * :mod:`~factornas.bench.launchers.local`: this machine, ``--jobs`` at once (the default);
 * :mod:`~factornas.bench.launchers.ray`: one Ray task per pair, on a cluster or a local Ray;
 * :mod:`~factornas.bench.launchers.slurm`: one SLURM job per pair (an array), by submitit;
-* :mod:`~factornas.bench.launchers.choose`: the launcher the command-line options name.
+* :mod:`~factornas.bench.launchers.extras`: the one-line refusal when Ray or submitit is
+  missing.
+
+The flags that choose one are :mod:`factornas.cli.bench_launch`.
 
 Every launcher runs the same thing, :func:`factornas.bench.compare.run.run_pair` in the pair's
 own run directories, so the results do not depend on the launcher, and the run directories are
