@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 #: Fields written only when set: ``jobs`` is ``bench compare``'s alone (and absent from results
 #: written before ``--jobs``), ``load_average_end`` is set when the benchmark ends.
-_OMITTED_WHEN_NONE = ("jobs", "load_average_end")
+#: ``launcher`` is set by a ``bench compare`` that did not run its pairs here (ray, slurm).
+_OMITTED_WHEN_NONE = ("jobs", "launcher", "load_average_end")
 
 
 class Machine(BaseModel):
@@ -36,6 +37,9 @@ class Machine(BaseModel):
     load_average_start: list[float] = Field(description="1, 5 and 15 minutes")
     environment: dict[str, str] = Field(description="threading and allocator variables")
     jobs: int | None = Field(None, description="bench compare: (arm, seed) pairs at once")
+    launcher: str | None = Field(
+        None, description="bench compare: ray or slurm ran the pairs (None: this machine)"
+    )
     load_average_end: list[float] | None = None
 
     @model_serializer(mode="wrap")

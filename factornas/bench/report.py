@@ -23,9 +23,12 @@ from factornas.bench.compare.results import (
     ArmResult,
     CompareResults,
     Comparison,
+    FailedPair,
     MetricDifference,
+    SeedInterval,
     SettingsRecord,
     Statistic,
+    Sweep,
 )
 from factornas.data.registry import dataset_spec
 from factornas.figures.backend import PlottingUnavailable, require_matplotlib, save
@@ -88,6 +91,8 @@ def _agreement(arm: ArmResult, group: str | None, chance: ChanceLevels) -> str:
     """Edge agreement (``group`` None) or one factor's, each beside its chance level;
     ``fixed`` where the arm fixes the factor."""
     agreement = arm.summary.stability
+    if agreement is None:  # fewer than two seeds finished
+        return "—"
     if group is None:
         return _beside_chance(f"{agreement.edge_agreement:.2f}", chance.edge[arm.key])
     if group not in arm.searched_factors:
@@ -176,6 +181,9 @@ def _stability_table(results: CompareResults) -> str:
     rows = []
     for arm in results.arms:
         agreement = arm.summary.stability
+        if agreement is None:
+            rows.append([f"`{arm.key}`", "0", "—", *("—" for _ in groups)])
+            continue
         cells = [
             f"`{arm.key}`",
             str(agreement.pairs),
@@ -250,6 +258,36 @@ def differences_table(results: CompareResults) -> str:
     return _table(header, rows)
 
 
+def _seed_interval(metric: SeedInterval) -> str:
+    if metric.half_width is None or metric.low is None or metric.high is None:
+        return f"{metric.mean:.1f} (one seed: no interval)"
+    return f"{metric.mean:.1f} ± {metric.half_width:.1f} [{metric.low:.1f}, {metric.high:.1f}]"
+
+
+def sweep_table(sweep: Sweep) -> str:
+    """A seed sweep: one row per seed, then the mean with its 95 % t-interval."""
+    metrics = list(sweep.metrics.values())
+    header = ["seed", *(f"{m.label} (%)" for m in metrics)]
+    seeds = metrics[0].seeds if metrics else []
+    rows = [[str(seed), *(f"{m.values[i]:.1f}" for m in metrics)] for i, seed in enumerate(seeds)]
+    rows.append(["mean ± 95 % half-width [interval]", *(_seed_interval(m) for m in metrics)])
+    return _table(header, rows)
+
+
+def failures_table(failures: Sequence[FailedPair]) -> str:
+    return _table(
+        ["arm", "seed", "why"],
+        [[f"`{f.arm}`", str(f.seed), f.error.replace("|", "\\|")] for f in failures],
+    )
+
+
+def _seeds_line(settings: SettingsRecord) -> str:
+    """E.g. ``3 seeds per arm (0 to 2)`` or ``3 seeds per arm (0, 3, 7)``."""
+    if isinstance(settings.seeds, int):
+        return f"{settings.seeds} seeds per arm (0 to {settings.seeds - 1})"
+    return f"{len(settings.seeds)} seeds per arm ({', '.join(map(str, settings.seeds))})"
+
+
 def _budget_line(settings: SettingsRecord) -> str:
     overrides = " ".join(
         f"--{flag} {'all' if value is None else value}"
@@ -297,6 +335,49 @@ def _machine_lines(results: CompareResults) -> str:
     )
 
 
+def _failures_section(results: CompareResults) -> list[str]:
+    if not results.failures:
+        return []
+    return [
+        "## Failed pairs",
+        "",
+        f"{len(results.failures)} (arm, seed) pairs did not finish; every number below is "
+        "over the pairs that did. Rerunning the command resumes them from their checkpoints.",
+        "",
+        failures_table(results.failures),
+        "",
+    ]
+
+
+def _differences_section(results: CompareResults) -> list[str]:
+    first = results.arms[0].key
+    return [
+        f"## Differences to `{first}`, paired by seed",
+        "",
+        differences_table(results),
+        "",
+        f"Per seed, `{first}`'s accuracy minus the arm's (both ran with that seed's "
+        "data subset and batch order). The interval is the two-sided 95 % Student-t interval "
+        "of the mean difference over seeds (mean ± t · sd / √n): a difference whose interval "
+        "contains 0 is within seed noise.",
+        "",
+    ]
+
+
+def _sweep_section(results: CompareResults) -> list[str]:
+    if results.sweep is None or not results.sweep.metrics:
+        return []
+    return [
+        "## Seed sweep",
+        "",
+        sweep_table(results.sweep),
+        "",
+        "The interval is the two-sided 95 % Student-t interval of the mean over seeds "
+        "(mean ± t · sd / √n): where the mean of as many seeds would fall, 95 times in 100.",
+        "",
+    ]
+
+
 def render_report(results: CompareResults) -> str:
     """``report.md``: main table, per-seed numbers, agreement, genotypes, figures, machine."""
     settings = results.settings
@@ -304,9 +385,10 @@ def render_report(results: CompareResults) -> str:
     summaries = [p for p in results.figures if Path(p).parent.name == FIGURES]
     figures = "\n\n".join(f"![{Path(p).stem}]({p})" for p in summaries)
     trajectories = [p for p in results.figures if p not in summaries]
+    first_seed = 0 if isinstance(settings.seeds, int) else settings.seeds[0]
     if trajectories:
         figures += (
-            "\n\nSoftmax weights by epoch, seed 0, per arm, cell type and group:\n\n"
+            f"\n\nSoftmax weights by epoch, seed {first_seed}, per arm, cell type and group:\n\n"
             + "\n".join(f"- [{p}]({p})" for p in trajectories)
         )
     if results.figures_note:
@@ -317,17 +399,23 @@ def render_report(results: CompareResults) -> str:
         f"({reused} of {results.runs_total} runs reused from an earlier one); the runs' own "
         f"processes took {results.run_wall_seconds_total:.0f} s in total."
     )
+    if len(arms) > 1:
+        title = f"# bench compare: `{settings.space}` against " + ", ".join(
+            f"`{a.key}`" for a in arms[1:]
+        )
+    else:
+        title = f"# bench compare: seed sweep of `{arms[0].key}`"
     return "\n".join(
         [
-            f"# bench compare: `{settings.space}` against "
-            + ", ".join(f"`{a.key}`" for a in arms[1:]),
+            title,
             "",
             f"**Command:** `{results.command}`",
             "",
             timing,
             "",
-            f"{_budget_line(settings)}, {settings.seeds} seeds per arm (0 to "
-            f"{settings.seeds - 1}), {DATASET_NAMES[settings.dataset]}; every arm gets the "
+            *_failures_section(results),
+            f"{_budget_line(settings)}, {_seeds_line(settings)}, "
+            f"{DATASET_NAMES[settings.dataset]}; every arm gets the "
             "same data and budget. Mean ± sample standard deviation over seeds; agreement is the "
             "mean over seed pairs. See docs/benchmarks.md for what each number measures.",
             "",
@@ -346,15 +434,7 @@ def render_report(results: CompareResults) -> str:
             "holds the same architectures as its space, so the same level), see "
             "docs/benchmarks.md.",
             "",
-            f"## Differences to `{arms[0].key}`, paired by seed",
-            "",
-            differences_table(results),
-            "",
-            f"Per seed, `{arms[0].key}`'s accuracy minus the arm's (both ran with that seed's "
-            "data subset and batch order). The interval is the two-sided 95 % Student-t interval "
-            "of the mean difference over seeds (mean ± t · sd / √n): a difference whose interval "
-            "contains 0 is within seed noise.",
-            "",
+            *(_differences_section(results) if len(arms) > 1 else _sweep_section(results)),
             "## Per seed",
             "",
             _per_seed_table(results),

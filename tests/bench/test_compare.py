@@ -200,7 +200,7 @@ def test_the_cli_asks_for_three_seeds() -> None:
     quick = settings_from_args(
         parser.parse_args(["compare", "--space", "adarts", "--quick", "--out", "x"])
     )
-    assert (quick.baselines, quick.seeds, quick.base_budget) == (("flat",), 3, "quick")
+    assert (quick.baselines, quick.seeds, quick.base_budget) == (("flat",), (0, 1, 2), "quick")
     assert quick.command(Path("x"), as_json=False) == (
         "factornas bench compare --space adarts --baselines flat --seeds 3 --budget quick --out x"
     )

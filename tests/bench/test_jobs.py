@@ -1,9 +1,8 @@
-"""``factornas bench compare --jobs N``: pairs run concurrently, results as with ``--jobs 1``."""
+"""``factornas bench compare --jobs N`` and ``--launcher ray``: pairs run concurrently, results
+as with ``--jobs 1`` here."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,9 @@ from factornas.bench.budgets import BUDGETS
 from factornas.bench.compare.results import CompareResults
 from factornas.bench.compare.run import run_compare
 from factornas.bench.compare.settings import CompareSettings
-from factornas.bench.jobs import default_threads, run_jobs
+from factornas.bench.jobs import default_threads
+from factornas.bench.launchers.local import LocalLauncher
+from factornas.bench.launchers.ray import RayLauncher
 from factornas.data import make_fake_fashion_mnist
 from tests.bench.test_compare import TINY
 
@@ -22,45 +23,6 @@ def test_threads_split_the_cores_over_the_jobs() -> None:
     assert default_threads(1, cores=16) == 1  # one job: the harness's default
     assert (default_threads(2, cores=16), default_threads(3, cores=16)) == (8, 5)
     assert default_threads(4, cores=2) == 1
-
-
-def test_results_come_back_in_task_order_and_report_in_the_calling_thread() -> None:
-    caller = threading.get_ident()
-    together = threading.Barrier(3, timeout=30)  # passes only if three tasks run at once
-    reports: list[tuple[int, int]] = []
-
-    def task(i: int) -> Any:
-        def run() -> int:
-            if i < 3:
-                together.wait()
-            return i * i
-
-        return run
-
-    def done(index: int, result: int, seconds: float) -> None:
-        assert threading.get_ident() == caller and seconds >= 0
-        reports.append((index, result))
-
-    assert run_jobs([task(i) for i in range(4)], 3, done) == [0, 1, 4, 9]
-    assert sorted(reports) == [(0, 0), (1, 1), (2, 4), (3, 9)]
-
-
-def test_a_failure_is_raised_and_stops_the_rest() -> None:
-    started: list[int] = []
-
-    def task(i: int) -> Any:
-        def run() -> int:
-            started.append(i)
-            if i == 0:
-                raise RuntimeError("pair 0 failed")
-            time.sleep(0.05)
-            return i
-
-        return run
-
-    with pytest.raises(RuntimeError, match="pair 0 failed"):
-        run_jobs([task(i) for i in range(6)], 2, lambda *_: None)
-    assert len(started) < 6
 
 
 def _outcome(results: CompareResults) -> list[Any]:
@@ -84,14 +46,26 @@ def _outcome(results: CompareResults) -> list[Any]:
 
 
 @pytest.mark.slow
-def test_two_jobs_give_what_one_job_gives(tmp_path: Path) -> None:
+def test_two_jobs_and_ray_give_what_one_job_gives(tmp_path: Path, local_ray: Any) -> None:
+    """The same pairs run one at a time here, two at a time here, and as Ray tasks on a local
+    Ray of 2 CPUs (one pair at a time: the timing docs/benchmarks.md compares)."""
     pytest.importorskip("matplotlib")
     data = make_fake_fashion_mnist(tmp_path / "fmnist", train_size=64, test_size=20).resolve()
     settings = CompareSettings(
         space="adarts", baselines=(), seeds=2, sizes=TINY, budget="quick", data=data
     )  # two pairs, run side by side under --jobs 2
     assert BUDGETS["quick"] != TINY  # the overrides are part of the settings
-    one = run_compare(settings, tmp_path / "one", jobs=1)
-    two = run_compare(settings, tmp_path / "two", jobs=2)
-    assert (one.machine.jobs, two.machine.jobs) == (1, 2)
+    one = run_compare(settings, tmp_path / "one", launcher=LocalLauncher(jobs=1))
+    two = run_compare(settings, tmp_path / "two", launcher=LocalLauncher(jobs=2))
+    ray = run_compare(settings, tmp_path / "ray", launcher=RayLauncher(jobs=1))
+    assert isinstance(one, CompareResults) and isinstance(two, CompareResults)
+    assert isinstance(ray, CompareResults)
+    assert (one.machine.jobs, two.machine.jobs, ray.machine.jobs) == (1, 2, 1)
+    assert (one.machine.launcher, ray.machine.launcher) == (None, "ray")
     assert _outcome(two) == _outcome(one)
+    assert _outcome(ray) == _outcome(one)
+    assert ray.sweep == one.sweep and ray.sweep is not None
+    # The same files: each run directory holds what the local launcher's holds.
+    for name in ("genotype.json",):
+        search = Path("runs/adarts/seed1/search") / name
+        assert (tmp_path / "ray" / search).read_text() == (tmp_path / "one" / search).read_text()

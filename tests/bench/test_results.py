@@ -119,7 +119,13 @@ def test_the_machine_record_writes_jobs_and_the_end_only_when_known() -> None:
     ended = machine.model_copy(update={"load_average_end": [0.5, 0.5, 0.5], "jobs": 3})
     assert list(ended.model_dump(mode="json"))[-3:] == ["environment", "jobs", "load_average_end"]
     assert Machine.model_validate(ended.model_dump(mode="json")) == ended
+    on_ray = ended.model_copy(update={"launcher": "ray"})
+    assert list(on_ray.model_dump(mode="json"))[-3:] == ["jobs", "launcher", "load_average_end"]
 
 
 def test_the_results_model_is_the_file_s_top_level() -> None:
-    assert list(CompareResults.model_fields) == list(raw())
+    """Every field is in the committed file, in its order, but those written only when there
+    are some (failed pairs, a sweep's interval), which come last."""
+    later = ["failures", "sweep"]
+    assert list(CompareResults.model_fields) == [*raw(), *later]
+    assert not set(later) & set(raw())

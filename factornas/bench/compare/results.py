@@ -22,7 +22,10 @@ plain dictionary the harness wrote before this model, for the same data. Numbers
 they were written with (:data:`Real`), and a ``Machine`` without ``jobs`` (results written
 before ``--jobs``) stays without it, as does a ``SettingsRecord`` without ``device`` and
 ``cuda_graphs`` (a CPU comparison, or one written before ``--device``), so a file loaded and
-dumped again is the file.
+dumped again is the file. The same holds for what came later: ``failures`` (pairs that did
+not finish) and ``sweep`` (a comparison of one arm) are written only when there are some, a
+``seeds`` other than 0 to n − 1 as the list of seeds (else the count, as before), and an arm
+whose agreement cannot be measured (fewer than two seeds finished) has ``stability`` null.
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ class ArmSummary(_Record):
     test_top1: Statistic
     retrain_params: Statistic
     skip_connect_in_normal: int = Field(description="seeds whose normal cell keeps a skip")
-    stability: Agreement
+    stability: Agreement | None = Field(description="None: fewer than two seeds finished")
 
 
 class ArmResult(_Record):
@@ -201,7 +204,7 @@ class SettingsRecord(_Record):
 
     space: str
     baselines: list[str]
-    seeds: int
+    seeds: int | list[int] = Field(description="a count n: seeds 0 to n − 1; else the seeds")
     sizes: Sizes
     budget: BudgetName
     dataset: str
@@ -226,6 +229,39 @@ class SettingsRecord(_Record):
         return data
 
 
+class FailedPair(_Record):
+    """An (arm, seed) whose search or retraining did not finish, and why, in one line (the
+    launcher's words: a worker's last log line, a killed task, a cluster job's state)."""
+
+    arm: str
+    seed: int
+    error: str
+
+
+class SeedInterval(_Record):
+    """One accuracy of a seed sweep: its value per seed and the 95 % t-interval of their
+    mean (:func:`factornas.bench.intervals.paired_interval` of the values themselves)."""
+
+    label: str
+    seeds: list[int]
+    values: list[Real]
+    n: int
+    mean: Real
+    sd: Real | None
+    half_width: Real | None = Field(description="None below two seeds")
+    low: Real | None
+    high: Real | None
+    level: Real
+
+
+class Sweep(_Record):
+    """A comparison of one arm (``--baselines none``): its accuracies over the seeds, per
+    metric key (``test_top1``, ``val_top1``; absent when no seed finished)."""
+
+    arm: str
+    metrics: dict[str, SeedInterval]
+
+
 class CompareResults(_Record):
     """Everything ``results.json`` holds; the report and figures are drawn from it alone."""
 
@@ -242,6 +278,20 @@ class CompareResults(_Record):
     figures: list[str] = Field(description="paths relative to the comparison's folder")
     figures_note: str | None = Field(description="why there are no figures, if so")
     wall_seconds: Real
+    failures: list[FailedPair] = Field(
+        default_factory=list, description="pairs that did not finish; written when some"
+    )
+    sweep: Sweep | None = Field(None, description="one arm: its seeds' interval; else absent")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Results without failures and of several arms are written as before either existed."""
+        data: dict[str, Any] = handler(self)
+        if not data.get("failures", True):
+            del data["failures"]
+        if data.get("sweep", 0) is None:
+            del data["sweep"]
+        return data
 
     def to_json(self) -> dict[str, Any]:
         """The plain JSON object, keys in the file's order."""

@@ -2,11 +2,15 @@
 its own (:mod:`factornas.bench.compare_worker`), reusing the runs already finished, then the
 summaries, the differences, the figures, ``report.md`` and ``results.json``.
 
-A pair's run directories are ordinary factornas run directories, so an interrupted comparison
-resumes: a finished run is read back, not redone, and a half-done one continues from its
-checkpoint. Two checks keep a resumed comparison honest: the sizes and dataset recorded in
-``OUT/bench_sizes.json`` (refused before anything runs, naming the flags that differ), and each
-run directory's own config (refused when the loop reaches it).
+Where the pairs run is the launcher's business (:mod:`factornas.bench.launchers`: this machine,
+Ray or SLURM); each runs :func:`run_pair` as a :class:`PairTask`. A pair's run directories are
+ordinary factornas run directories, so an interrupted comparison resumes, whichever launcher
+ran it: a finished run is read back, not redone, and a half-done one continues from its
+checkpoint. A pair that fails is reported (``failures`` in ``results.json``, a section of
+``report.md``) with the numbers of those that finished. Two checks keep a resumed comparison
+honest: the sizes and dataset recorded in ``OUT/bench_sizes.json`` (refused before anything
+runs, naming the flags that differ), and each run directory's own config (refused when the
+loop reaches it).
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from factornas.bench.compare.results import (
     RESULTS_FILE,
     ArmResult,
     CompareResults,
+    FailedPair,
     PairResult,
     ProcessRecord,
     RetrainResult,
@@ -36,11 +41,12 @@ from factornas.bench.compare.results import (
     SettingsRecord,
 )
 from factornas.bench.compare.settings import CompareSettings, retrain_config, search_config
-from factornas.bench.compare.summary import summarize_arm
+from factornas.bench.compare.summary import summarize_arm, sweep_of
 from factornas.bench.compare_worker import PROCESS_RECORD
 from factornas.bench.differences import compare_arms
-from factornas.bench.jobs import run_jobs
-from factornas.bench.machine import describe_machine, load_average
+from factornas.bench.launchers.launcher import Launcher, Outcome
+from factornas.bench.launchers.local import LocalLauncher
+from factornas.bench.machine import Machine, describe_machine, load_average
 from factornas.bench.report import FIGURES, render_report, write_figures
 from factornas.errors import FactorNASError
 from factornas.files import open_append, write_atomic
@@ -186,10 +192,15 @@ def _retrain_result(run_dir: Path, reused: bool, root: Path) -> RetrainResult:
     )
 
 
+def pair_dirs(out: Path, arm_key: str, seed: int) -> tuple[Path, Path]:
+    """The search and retraining run directories of one (arm, seed)."""
+    base = out / "runs" / arm_key / f"seed{seed}"
+    return base / "search", base / "retrain"
+
+
 def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairResult:
     """Search and retrain one (arm, seed), reusing whatever is already finished."""
-    base = out / "runs" / arm.key / f"seed{seed}"
-    search_dir, retrain_dir = base / "search", base / "retrain"
+    search_dir, retrain_dir = pair_dirs(out, arm.key, seed)
     config = search_config(arm, seed, settings)
     config_json = config.model_dump(mode="json")
     where = {"device": settings.device, "cuda_graphs": settings.cuda_graphs}
@@ -225,13 +236,50 @@ def run_pair(arm: Arm, seed: int, settings: CompareSettings, out: Path) -> PairR
     )
 
 
+@dataclass(frozen=True)
+class PairTask:
+    """One (arm, seed) as a launcher's task: small and picklable (the settings, not the built
+    arm), so that a Ray worker or a SLURM job rebuilds the arm and runs :func:`run_pair`."""
+
+    settings: CompareSettings
+    out: Path
+    arm_key: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.arm_key}/seed{self.seed}"
+
+    def _arm(self) -> Arm:
+        arms = build_arms(self.settings.space, self.settings.baselines)
+        return next(arm for arm in arms if arm.key == self.arm_key)
+
+    def __call__(self) -> PairResult:
+        return run_pair(self._arm(), self.seed, self.settings, self.out)
+
+    def is_done(self) -> bool:
+        return all(is_finished(run_dir) for run_dir in pair_dirs(self.out, self.arm_key, self.seed))
+
+
+@dataclass(frozen=True)
+class PendingPairs:
+    """What a comparison whose launcher did not wait (SLURM without ``--wait``) has not got
+    yet: per unfinished pair its key and its job's state; nothing is reported until none is
+    left (run the same command again)."""
+
+    finished: int
+    pending: list[tuple[str, str]]
+
+
 # -- the whole comparison ------------------------------------------------------------------------
 def _settings_record(settings: CompareSettings) -> SettingsRecord:
-    """The settings as ``results.json`` records them; the device and graphs only when they
-    are not the CPU's eager runs."""
+    """The settings as ``results.json`` records them; the seeds as their count when they are 0
+    to n − 1, the device and graphs only when they are not the CPU's eager runs."""
+    seeds = list(settings.seeds)
     return SettingsRecord.model_validate(
         {
             **settings.model_dump(mode="json"),
+            "seeds": len(seeds) if seeds == list(range(len(seeds))) else seeds,
             "budget": settings.base_budget,
             "overrides": settings.overrides,
             "device": settings.device,
@@ -246,40 +294,81 @@ def run_compare(
     *,
     as_json: bool = False,
     log: Callable[[str], None] = lambda _: None,
-    jobs: int = 1,
-) -> CompareResults:
-    """Run (or resume) the whole comparison into ``out``, ``jobs`` (arm, seed) pairs at once
-    (:mod:`factornas.bench.jobs`); returns what ``results.json`` holds."""
+    launcher: Launcher | None = None,
+) -> CompareResults | PendingPairs:
+    """Run (or resume, or collect) the whole comparison into ``out`` with ``launcher`` (default:
+    this machine, one pair at a time); returns what ``results.json`` holds, or the pairs still
+    pending when the launcher returned before they ended."""
     started = time.perf_counter()
     out = Path(out)
+    launcher = launcher if launcher is not None else LocalLauncher()
     arms = build_arms(settings.space, settings.baselines)
     groups = factor_groups(arms[0].space)
-    machine = describe_machine(settings.threads).model_copy(update={"jobs": jobs})
+    machine = describe_machine(settings.threads).model_copy(
+        update={
+            "jobs": launcher.jobs,
+            "launcher": None if launcher.name == "local" else launcher.name,
+        }
+    )
     owned = claim(out, "bench-compare")
-    owned.record(COMPARE_OUTPUTS)
+    owned.record([*COMPARE_OUTPUTS, *launcher.outputs])
     _check_same_sizes(out, settings)
-    runs: dict[str, list[PairResult]] = {arm.key: [] for arm in arms}
-    # Seed-major (an interrupted run has whole seeds), up to ``jobs`` pairs at once.
-    pairs = [(arm, seed) for seed in range(settings.seeds) for arm in arms]
+    # Seed-major (an interrupted run has whole seeds).
+    pairs = [(arm, seed) for seed in settings.seeds for arm in arms]
     total = len(pairs)
-    done = 0
+    ended = 0
 
-    def finished(index: int, result: PairResult, seconds: float) -> None:
-        nonlocal done
-        done += 1
-        if done == 1:  # the runs there, if any, have just been found of these sizes
+    def report(index: int, outcome: Outcome[PairResult]) -> None:
+        nonlocal ended
+        ended += 1
+        if outcome.status == "done" and not (out / SIZES_RECORD).exists():
+            # the runs there, if any, have just been found of these sizes
             write_atomic(out / SIZES_RECORD, json.dumps(_sizes_record(settings), indent=2))
         arm, seed = pairs[index]
+        result = outcome.result
+        if result is None:
+            log(f"[{ended}/{total}] {arm.key} seed {seed}: failed: {outcome.detail}")
+            return
         reused = result.search.reused and result.retrain.reused
         log(
-            f"[{done}/{total}] {arm.key} seed {seed}: supernet val "
+            f"[{ended}/{total}] {arm.key} seed {seed}: supernet val "
             f"{result.search.val_top1:.1f}%, retrained test "
-            f"{result.retrain.test_top1:.1f}% ({'reused' if reused else f'{seconds:.0f} s'})"
+            f"{result.retrain.test_top1:.1f}% "
+            f"({'reused' if reused else f'{outcome.seconds:.0f} s'})"
         )
 
-    tasks = [partial(run_pair, arm, seed, settings, out) for arm, seed in pairs]
-    for (arm, _), result in zip(pairs, run_jobs(tasks, jobs, finished), strict=True):
-        runs[arm.key].append(result)
+    tasks = [PairTask(settings, out.resolve(), arm.key, seed) for arm, seed in pairs]
+    outcomes = launcher.run(tasks, report)
+    pending = [
+        (task.key, outcome.detail)
+        for task, outcome in zip(tasks, outcomes, strict=True)
+        if outcome.status == "pending"
+    ]
+    if pending:
+        return PendingPairs(finished=total - len(pending), pending=pending)
+    runs: dict[str, list[PairResult]] = {arm.key: [] for arm in arms}
+    failures = []
+    for (arm, seed), outcome in zip(pairs, outcomes, strict=True):
+        if outcome.result is not None:
+            runs[arm.key].append(outcome.result)
+        else:
+            failures.append(FailedPair(arm=arm.key, seed=seed, error=outcome.detail))
+    return _results(settings, out, arms, groups, runs, failures, machine, started, as_json)
+
+
+def _results(
+    settings: CompareSettings,
+    out: Path,
+    arms: Sequence[Arm],
+    groups: tuple[str, ...],
+    runs: dict[str, list[PairResult]],
+    failures: list[FailedPair],
+    machine: Machine,
+    started: float,
+    as_json: bool,
+) -> CompareResults:
+    """Summaries, differences, figures, ``report.md`` and ``results.json`` of the finished
+    pairs."""
     parts = [part for rs in runs.values() for run in rs for part in (run.search, run.retrain)]
     arm_results = [
         ArmResult(
@@ -294,9 +383,14 @@ def run_compare(
         for arm in arms
     ]
     comparisons = compare_arms(arm_results)
-    figures, figures_note = write_figures(
-        out, arm_results, comparisons, settings.seeds, chance_accuracy(settings.spec.classes)
-    )
+    empty = [arm.key for arm in arm_results if not arm.runs]
+    figures: list[str] = []
+    figures_note: str | None = f"no figures: no seed of {', '.join(empty)} finished"
+    if not empty:
+        chance = chance_accuracy(settings.spec.classes)
+        figures, figures_note = write_figures(
+            out, arm_results, comparisons, len(settings.seeds), chance
+        )
     # Measured last, so that it covers everything but writing the two text files.
     wall_seconds = time.perf_counter() - started
     machine = machine.model_copy(update={"load_average_end": load_average()})
@@ -306,13 +400,15 @@ def run_compare(
         machine=machine,
         factor_groups=list(groups),
         arms=arm_results,
-        runs_total=2 * total,
+        runs_total=2 * len(settings.seeds) * len(arms),
         runs_reused=sum(part.reused for part in parts),
         run_wall_seconds_total=sum(p.process.wall_seconds for p in parts if p.process is not None),
         comparisons=comparisons,
         figures=figures,
         figures_note=figures_note,
         wall_seconds=wall_seconds,
+        failures=failures,
+        sweep=sweep_of(arm_results[0]) if len(arm_results) == 1 else None,
     )
     write_atomic(out / REPORT, render_report(results))
     results.write(out / RESULTS_FILE)

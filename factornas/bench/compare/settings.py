@@ -17,6 +17,7 @@ from factornas.bench.budgets import (
     format_size,
     overrides_of,
 )
+from factornas.bench.seeds import format_seeds
 from factornas.data.registry import DATASETS, DatasetSpec, dataset_spec
 from factornas.evaluate.config import RetrainConfig
 from factornas.presets.retrain import cifar10_recipe
@@ -24,6 +25,8 @@ from factornas.search.config import DataConfig, SearchConfig
 
 DEFAULT_BASELINES = (FLAT, "relu", "selu")
 QUICK_BASELINES = (FLAT,)
+#: ``--baselines none``: the space alone, a seed sweep.
+NO_BASELINES = "none"
 #: The design card's minimum: agreement and a standard deviation from fewer seeds mean little.
 MIN_SEEDS = 3
 
@@ -41,7 +44,10 @@ class CompareSettings(BaseModel):
 
     space: str
     baselines: tuple[str, ...]
-    seeds: int = Field(ge=2, description="≥ 2 to measure agreement; the CLI asks for ≥ 3")
+    seeds: tuple[int, ...] = Field(
+        description="the seeds every arm runs with (a count n: 0 to n − 1); ≥ 2 to measure "
+        "agreement, the CLI asks for ≥ 3"
+    )
     sizes: Sizes
     budget: BudgetName | None = Field(
         None,
@@ -59,6 +65,19 @@ class CompareSettings(BaseModel):
         description="searches and retrainings replay their steps from CUDA graphs where they "
         "allow it (not yet measured on a GPU; off by default)",
     )
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_or_seeds(cls, value: object) -> object:
+        """A count n means seeds 0 to n − 1, the only form before ``--seeds 0-9``."""
+        return tuple(range(value)) if isinstance(value, int) else value
+
+    @field_validator("seeds")
+    @classmethod
+    def _two_distinct(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise ValueError(f"expected at least two distinct seeds ≥ 0, got {seeds}")
+        return seeds
 
     @field_validator("dataset")
     @classmethod
@@ -88,7 +107,8 @@ class CompareSettings(BaseModel):
         """The canonical command line of these settings into ``out``: every size is a budget
         or an override of one, so the command reproduces any sizes exactly."""
         parts = ["factornas", "bench", "compare", "--space", self.space]
-        parts += ["--baselines", ",".join(self.baselines), "--seeds", str(self.seeds)]
+        parts += ["--baselines", ",".join(self.baselines) or NO_BASELINES]
+        parts += ["--seeds", format_seeds(self.seeds)]
         parts += ["--budget", self.base_budget]
         for flag, value in self.overrides.items():
             parts += [f"--{flag}", format_size(value)]
