@@ -89,6 +89,7 @@ def _exported_input(
     return (channels, side, side), tuple(logits.shape)
 
 
+@pytest.mark.slow
 def test_export_of_a_fashion_mnist_run_takes_its_images(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from factornas.bench.budgets import MEDIUM
 from factornas.cli.bench_compare import register_compare, settings_from_args
 
@@ -47,6 +49,7 @@ def _sizes(tmp_path: Path, *args: str) -> tuple[dict[str, int | None], dict[str,
     return flat, json.loads(explain.read_text())
 
 
+@pytest.mark.slow
 def test_the_comparison_grows_with_its_time_and_a_faster_step(tmp_path: Path) -> None:
     eager = _cost(tmp_path / "eager.out", 0.9)
     graphed = _cost(tmp_path / "graphed.out", 0.12)
@@ -67,6 +70,7 @@ def test_the_comparison_grows_with_its_time_and_a_faster_step(tmp_path: Path) ->
     assert why["search_steps_per_epoch"] == 13 and short["search_subset"] == 2 * 13 * 64
 
 
+@pytest.mark.slow
 def test_without_a_measurement_the_slowest_step_seen_sizes_it(tmp_path: Path) -> None:
     sizes, why = _sizes(tmp_path, "--cost", str(tmp_path / "missing.out"), "--seconds", "170")
     assert why["eager_step_measured"] is False

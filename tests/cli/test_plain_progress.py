@@ -101,6 +101,7 @@ def _close(value: str, expected: float, decimals: int) -> bool:
     return abs(float(value) - expected) <= 0.51 * 10**-decimals
 
 
+@pytest.mark.slow
 def test_window_lines_carry_the_recorded_steps(reference: Any) -> None:
     out, lines = reference
     windows = [m for m in map(WINDOW.match, lines) if m]
@@ -152,6 +153,7 @@ def _kill_after_write(module: Any, count: int) -> Any:
     return save
 
 
+@pytest.mark.slow
 def test_a_resumed_search_says_so_and_records_the_same_steps(
     reference: Any, data_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -247,6 +249,7 @@ def test_threads_is_not_part_of_the_config(
     assert torch.get_num_threads() == 1  # printing a config runs nothing, sets nothing
 
 
+@pytest.mark.slow
 def test_the_command_line_sets_a_passive_wait_policy(tmp_path: Path) -> None:
     """``python -m factornas`` sets OMP_WAIT_POLICY=PASSIVE before torch loads: a plug-in, run
     in the command's process, reads it back."""

@@ -28,6 +28,7 @@ def test_adarts_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(info["weights"], int)
 
 
+@pytest.mark.slow
 def test_rich_output_mentions_the_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["space", "--preset", "flat40", "--channels", "4", "--layers", "3"]) == 0
     out = capsys.readouterr().out

@@ -26,6 +26,7 @@ def info(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_info_reports_darts_counts(capsys: pytest.CaptureFixture[str]) -> None:
     out = info(capsys, "--genotype", "darts_v2")
     assert (out["params"], out["params_total"]) == (3_349_342, 3_825_768)
@@ -33,6 +34,7 @@ def test_info_reports_darts_counts(capsys: pytest.CaptureFixture[str]) -> None:
     assert (out["channels"], out["layers"], out["image_size"]) == (36, 20, 32)
 
 
+@pytest.mark.slow
 def test_info_solves_the_width(capsys: pytest.CaptureFixture[str]) -> None:
     budget = network_cost(published_genotype("pdarts"), NetworkConfig(channels=10, layers=3)).macs
     out = info(capsys, "--genotype", "pdarts", "--layers", "3", "--max-macs", str(budget))

@@ -104,6 +104,7 @@ def _downloaded_already(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_failing_apt_get_falls_back_to_the_download(bin_dir: Path, tmp_path: Path) -> None:
     _program(bin_dir, "id", "echo 0")
     _program(bin_dir, "apt-get", 'echo "E: Unable to locate package"; exit 100')
@@ -169,6 +170,7 @@ def test_the_no_skip_connect_warning_is_explained(
     assert ("nothing went wrong" in result.stdout) is not skip
 
 
+@pytest.mark.slow
 def test_a_quick_start_without_debian_or_apt_get_downloads_and_searches(
     bin_dir: Path, tmp_path: Path
 ) -> None:

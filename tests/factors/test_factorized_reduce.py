@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -30,6 +31,7 @@ def test_equals_two_offset_stride_2_convolutions() -> None:
     assert reduce(x).shape == (3, 8, 5, 5)
 
 
+@pytest.mark.slow
 def test_channels_last_backward_with_few_channels_runs_clean() -> None:
     """4 channels at 56×56, channels-last, as an ImageNet-stem search at C=4 feeds it: this shape
     aborted the process (``free(): invalid size``) with stride-2 1×1 convolutions. A subprocess,

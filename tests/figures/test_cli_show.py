@@ -137,6 +137,7 @@ def plugin(tmp_path: Path) -> Iterator[Path]:
 
 
 @needs_matplotlib
+@pytest.mark.slow
 def test_a_plugin_s_group_is_labelled_by_name_with_plugin(
     tmp_path: Path, genotype: Genotype, plugin: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -90,6 +90,7 @@ def test_edge_names_follow_the_supernet_edge_order() -> None:
 
 
 @needs_matplotlib
+@pytest.mark.slow
 def test_heatmaps_and_trajectories_are_written(run_dir: Path, tmp_path: Path) -> None:
     history = read_history(run_dir / "metrics.jsonl")
     out = tmp_path / "figs"
@@ -107,6 +108,7 @@ def test_heatmaps_and_trajectories_are_written(run_dir: Path, tmp_path: Path) ->
 
 
 @needs_matplotlib
+@pytest.mark.slow
 def test_svg_figures_name_the_candidates(tmp_path: Path) -> None:
     normal = {"normalization": arch_record(0)["normal"]["normalization"]}
     history = history_from_records([{"epoch": 0, "arch": {"normal": normal}}])

@@ -149,6 +149,7 @@ def _spoil(kind: str, stats: StepStats, network: torch.nn.Module) -> StepStats:
 @pytest.mark.parametrize(
     "kind", ["training loss", "weights' gradient", "validation", "batch-norm statistics"]
 )
+@pytest.mark.slow
 def test_a_search_stops_at_the_first_non_finite_step_and_keeps_the_last_good_checkpoint(
     kind: str,
     tmp_path: Path,

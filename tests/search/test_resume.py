@@ -100,6 +100,7 @@ def test_sigkill_at_any_moment_then_resume_matches_uninterrupted(tmp_path: Path)
     assert epochs == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_finished_run_is_never_overwritten_silently(tmp_path: Path) -> None:
     out = tmp_path / "run"
     fast = [*COMMAND, "--epochs", "1", "--out", str(out)]
@@ -114,6 +115,7 @@ def test_finished_run_is_never_overwritten_silently(tmp_path: Path) -> None:
     assert (out / "genotype.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_config_is_not_resumed(tmp_path: Path) -> None:
     out = tmp_path / "run"
     claim(out, "search").record(["checkpoint.pt", "config.json"])
