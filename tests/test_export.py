@@ -109,6 +109,8 @@ def test_export_a_retrained_checkpoint(tmp_path: Path) -> None:
         (["darts_v9", "--onnx", "m.onnx"], "no published genotype of that name"),
         (["--checkpoint", ".", "--onnx", "m.onnx"], "is not a retraining run directory"),
         (["--checkpoint", ".", "--channels", "8", "--onnx", "m.onnx"], "--channels cannot"),
+        (["darts_v2", "--seed", str(2**64), "--torchscript", "m.pt"], "give a seed from 0 to"),
+        (["darts_v2", "--seed", "-1", "--torchscript", "m.pt"], "give a seed from 0 to"),
     ],
 )
 def test_export_errors_are_one_line(

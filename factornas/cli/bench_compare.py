@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -212,4 +213,23 @@ def run_cli(args: argparse.Namespace) -> int:
         print(json.dumps(outcome.to_json()))
     else:
         _print_results(outcome, args.out, console)
-    return exit_status(outcome)
+    status = exit_status(outcome)
+    if status != 0:
+        print(f"error: {_failure_line(outcome)}", file=sys.stderr)
+    return status
+
+
+def _failure_line(results: CompareResults) -> str:
+    """The one stderr line of a comparison with failed pairs: what failed, where all of it is
+    listed, and that rerunning retries only those (finished runs are reused)."""
+    first = results.failures[0]
+    pairs = len(results.failures) + sum(len(arm.runs) for arm in results.arms)
+    which = (
+        "every (arm, seed) pair failed"
+        if exit_status(results) == ALL_FAILED
+        else f"{len(results.failures)} of {pairs} (arm, seed) pairs failed"
+    )
+    return (
+        f"{which}; the first, {first.arm} seed {first.seed}: {first.error} (report.md lists "
+        "each; rerun the same command to retry them)"
+    )

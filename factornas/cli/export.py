@@ -35,6 +35,7 @@ from factornas.presets.source import (
     load_genotype,
     run_images,
 )
+from factornas.runtime.rng import MAX_SEED
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -150,6 +151,8 @@ def _searched_images(source: GenotypeSource, network: str) -> RunImages | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.seed <= MAX_SEED:
+        raise FactorNASError(f"--seed {args.seed}: give a seed from 0 to {MAX_SEED}")
     outputs = _outputs(args)
     inputs = _inputs(args)
     check_outputs(outputs, inputs)  # before anything is loaded, built or written

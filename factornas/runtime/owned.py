@@ -141,11 +141,13 @@ class OwnedDir:
     def clear(self, first: Sequence[str] = ()) -> None:
         """Delete every recorded file (those in ``first`` before the others, so a directory
         interrupted mid-clear never reads as finished), then the record of them; folders
-        emptied this way go too. Files the user added stay."""
+        emptied this way go too. Files the user added stay. Every recorded name is checked
+        before the first deletion, so an edited marker is refused with nothing deleted."""
         names = self.recorded()
         ordered = [n for n in first if n in names] + [n for n in names if n not in first]
+        paths = {name: _safe_name(self.root, name) for name in ordered}
         for name in ordered:
-            path = _safe_name(self.root, name)
+            path = paths[name]
             if name.endswith("/"):
                 _clear_folder(path)
             else:

@@ -420,3 +420,25 @@ def test_the_same_harness_runs_on_cifar10(tmp_path: Path) -> None:
     search = json.loads((tmp_path / "cmp" / result.search.run_dir / "config.json").read_text())
     assert search["data"]["dataset"] == "cifar10"
     assert math.isfinite(result.retrain.test_top1) and result.retrain.params > 0
+
+
+@pytest.mark.slow
+def test_a_pair_whose_search_fails_before_its_checkpoint_names_the_reason(tmp_path: Path) -> None:
+    """A search that fails early removes every file it recorded, the harness's log among them;
+    the failure still carries the log's last line, the reason, read through a descriptor the
+    harness opened before the search started."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (data / name).write_bytes(b"not an idx file")
+    parser = argparse.ArgumentParser()
+    register_compare(parser.add_subparsers())
+    args = ["compare", "--space", "adarts", "--quick", "--data", str(data), "--out", "x"]
+    settings = settings_from_args(parser.parse_args(args))
+    (arm,) = build_arms("adarts", ())
+    with pytest.raises(FactorNASError) as error:
+        run_pair(arm, 0, settings, tmp_path / "cmp")
+    message = str(error.value)
+    assert "search in" in message and "failed (exit status 2): error: " in message
+    assert "train-images-idx3-ubyte" in message and "its log went with its files" in message
+    assert "\n" not in message

@@ -55,6 +55,10 @@ def test_seeds_are_a_count_a_range_or_a_list() -> None:
         ("0,3,3", "seed 3 listed twice"),
         ("0", "no seed"),
         ("-1", "'' is not a seed"),
+        ("10000000", "10000000 seeds per arm; at most 1000"),
+        ("1" + "0" * 30, "seeds per arm; at most 1000"),
+        ("0-5000", "5001 seeds per arm; at most 1000"),
+        ("1" + "0" * 20 + "-1" + "0" * 20, "is above the largest"),
     ],
 )
 def test_bad_seeds_are_refused_in_one_line(text: str, message: str) -> None:
@@ -271,16 +275,21 @@ def compare_with_failures(
     argv = ["bench", "compare", "--space", "adarts", "--baselines", baselines, "--seeds", "3"]
     code = main([*argv, "--quick", "--out", str(out), "--json"])
     captured = capsys.readouterr()
-    return code, json.loads(captured.out), (out / "report.md").read_text()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    return code, json.loads(captured.out), (out / "report.md").read_text(), errors
 
 
 def test_a_failed_pair_is_reported_beside_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, results, report = compare_with_failures(
+    code, results, report, errors = compare_with_failures(
         tmp_path, monkeypatch, capsys, {("flat", 1)}, "flat"
     )
     assert code == 3
+    assert errors == [
+        "error: 1 of 6 (arm, seed) pairs failed; the first, flat seed 1: search in flat/seed1 "
+        "failed (exit status -9) (report.md lists each; rerun the same command to retry them)"
+    ]
     assert results["failures"] == [
         {"arm": "flat", "seed": 1, "error": "search in flat/seed1 failed (exit status -9)"}
     ]
@@ -300,8 +309,11 @@ def test_every_pair_failed_exits_2_and_still_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     failing = {(arm, seed) for arm in ("adarts", "flat") for seed in range(3)}
-    code, results, report = compare_with_failures(tmp_path, monkeypatch, capsys, failing, "flat")
+    code, results, report, errors = compare_with_failures(
+        tmp_path, monkeypatch, capsys, failing, "flat"
+    )
     assert code == 2 and len(results["failures"]) == 6
+    assert len(errors) == 1 and errors[0].startswith("error: every (arm, seed) pair failed; ")
     assert results["arms"][0]["summary"]["stability"] is None
     assert results["figures_note"] == "no figures: no seed of adarts, flat finished"
     assert "6 (arm, seed) pairs did not finish" in report
@@ -310,8 +322,10 @@ def test_every_pair_failed_exits_2_and_still_reports(
 def test_a_sweep_reports_the_seeds_and_their_interval(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, results, report = compare_with_failures(tmp_path, monkeypatch, capsys, set(), "none")
-    assert code == 0 and "failures" not in results and results["comparisons"] == []
+    code, results, report, errors = compare_with_failures(
+        tmp_path, monkeypatch, capsys, set(), "none"
+    )
+    assert code == 0 and not errors and "failures" not in results and results["comparisons"] == []
     assert [arm["key"] for arm in results["arms"]] == ["adarts"]
     assert results["command"].startswith("factornas bench compare --space adarts --baselines none")
     test = results["sweep"]["metrics"]["test_top1"]

@@ -110,9 +110,12 @@ def test_an_edited_marker_cannot_delete_files_outside_the_run(
     marker = read_marker(finished)
     marker["files"].append("../precious.txt")
     (finished / MARKER).write_text(json.dumps(marker))
+    before = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
     line = one_line_error(capsys, _search(finished, "--overwrite"))
     assert "records '../precious.txt', which is not a file inside" in line
     assert precious.read_text() == "keep me"
+    # refused before the first deletion: the run's own files are all still there
+    assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == before
 
 
 def test_a_damaged_marker_is_one_line_and_nothing_is_guessed(

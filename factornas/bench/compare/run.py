@@ -49,7 +49,7 @@ from factornas.bench.launchers.local import LocalLauncher
 from factornas.bench.machine import Machine, describe_machine, load_average
 from factornas.bench.report import FIGURES, render_report, write_figures
 from factornas.errors import FactorNASError
-from factornas.files import open_append, write_atomic
+from factornas.files import open_append, open_no_follow, write_atomic
 from factornas.runtime.metrics import read_metrics
 from factornas.runtime.owned import claim
 from factornas.runtime.rundir import CHECKPOINT, CONFIG, SUMMARY, is_finished
@@ -128,18 +128,26 @@ def _run_worker(job: dict[str, Any], run_dir: Path, threads: int) -> None:
     write_atomic(job_path, json.dumps(job, indent=2) + "\n")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     log_path = run_dir / LOG
-    with open_append(log_path) as log:
+    # The log is read back through a descriptor opened before the job starts: a run that fails
+    # early removes the files it recorded, the log among them, and its last line is the reason.
+    with (
+        open_append(log_path) as log,
+        os.fdopen(open_no_follow(log_path, os.O_RDONLY), "r") as reader,
+    ):
+        reader.seek(0, os.SEEK_END)  # this attempt's output only
         code = subprocess.call(
             [sys.executable, "-m", "factornas.bench.compare_worker", str(job_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
+        output = reader.read() if code != 0 else ""
     if code != 0:
-        lines = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
+        lines = [ln for ln in output.splitlines() if ln.strip()]
         last = lines[-1] if lines else "(no output)"
+        where = f"full log: {log_path}" if log_path.exists() else "its log went with its files"
         raise FactorNASError(
-            f"{job['task']} in {run_dir} failed (exit status {code}): {last} (full log: {log_path})"
+            f"{job['task']} in {run_dir} failed (exit status {code}): {last} ({where})"
         )
 
 
