@@ -66,14 +66,16 @@ def test_freed_blocks_stay_in_the_heap_and_are_reused() -> None:
     reused page again is the kernel's business (a CI machine counted every page of every block
     as faulted with the blocks provably reused), what the switch controls is where the block
     lives. With it, no 64 MiB block is mmapped, a freed block stays on the heap's free lists and
-    the heap stops growing after the first two blocks (one request of the first few finds the
-    freed chunk a few bytes short of its aligned size). Without it, every block is its own
-    mapping, unmapped on free."""
+    the next blocks reuse it: over the last four blocks the heap grows by at most two blocks
+    (without reuse it would grow by four). Not "by nothing": one request of the first few finds
+    the freed chunk a few bytes short of its aligned size, and under load (the full suite on a
+    busy machine) a later request was seen to miss it too. Without the switch, every block is
+    its own mapping, unmapped on free."""
     kept = json.loads(_run(None, HEAP))
     default = json.loads(_run("0", HEAP))
     assert all(mapped == 0 for mapped, _, _ in kept)
     assert all(free >= BLOCK for _, free, _ in kept)
-    assert {arena for _, _, arena in kept[2:]} == {kept[1][2]}
+    assert max(arena for _, _, arena in kept[2:]) - kept[1][2] <= 2 * BLOCK + 2**23
     assert all(mapped >= BLOCK for mapped, _, _ in default)
     assert all(free < BLOCK for _, free, _ in default)
 
